@@ -1,0 +1,118 @@
+package core
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Code classifies an error once, in the domain. Each API surface maps codes
+// to its own wire format (Cloudreve numbers, Versia HTTP statuses) in a single
+// table, so the core never knows how an error is shown.
+type Code string
+
+// The codes. The comment after each names the Cloudreve code it becomes.
+const (
+	CodeInvalid           Code = "invalid"             // 40001 bad parameters
+	CodeUnauthenticated   Code = "unauthenticated"     // 401 login required
+	CodeForbidden         Code = "forbidden"           // 403 permission missing
+	CodeNotFound          Code = "not_found"           // 404 generic lookup miss
+	CodeBanned            Code = "banned"              // 40017
+	CodeInactive          Code = "inactive"            // 40018
+	CodeDisabled          Code = "disabled"            // 40019 provider or feature not enabled
+	CodeInvalidCredential Code = "invalid_credential"  // 40020 bad token, upstream rejected
+	CodeFlowNotFound      Code = "flow_not_found"      // 40023 sign-in session missing/expired/used/foreign
+	CodeEmailTaken        Code = "email_taken"         // 40032
+	CodeProviderLinked    Code = "provider_linked"     // 40066 user already has this provider
+	CodeIdentityTaken     Code = "identity_taken"      // 40067 identity linked to another account
+	CodeIdentityNotLinked Code = "identity_not_linked" // 40068
+	CodeWrongPassword     Code = "wrong_password"      // 40069
+	CodeLastSignInMethod  Code = "last_sign_in_method" // 40084
+	CodeRateLimited       Code = "rate_limited"        // 429
+	CodeInternal          Code = "internal"            // 50001 storage or unexpected
+	CodeTokenSigning      Code = "token_signing"       // 50002
+	CodeUpstream          Code = "upstream"            // 40020 provider unreachable or answered with an error
+)
+
+// Error is the one error type the core returns. Message is safe to show to
+// the person who made the request; Err, the cause, is only logged.
+type Error struct {
+	Code    Code
+	Message string
+	// Field names the offending request field for CodeInvalid.
+	Field string
+	Err   error
+}
+
+func (e *Error) Error() string {
+	if e.Err != nil {
+		return fmt.Sprintf("%s: %s: %v", e.Code, e.Message, e.Err)
+	}
+	return fmt.Sprintf("%s: %s", e.Code, e.Message)
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+// Is reports whether target is an *Error with the same code, so that
+// errors.Is(err, core.ErrEmailTaken) holds for any email-taken error,
+// whatever its message.
+func (e *Error) Is(target error) bool {
+	t, ok := target.(*Error)
+	return ok && t.Code == e.Code
+}
+
+// Errorf returns an *Error with a formatted message.
+func Errorf(code Code, format string, args ...any) *Error {
+	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// Wrap returns an *Error with code and message that records cause.
+func Wrap(code Code, cause error, message string) *Error {
+	return &Error{Code: code, Message: message, Err: cause}
+}
+
+// Invalid returns a CodeInvalid error for field, worded the Cloudreve way
+// ("Email cannot be empty").
+func Invalid(field, format string, args ...any) *Error {
+	return &Error{Code: CodeInvalid, Field: field, Message: fmt.Sprintf(format, args...)}
+}
+
+// ErrorCode returns the code of err, CodeInternal for errors that are not
+// *Error, and "" for nil.
+func ErrorCode(err error) Code {
+	if err == nil {
+		return ""
+	}
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Code
+	}
+	return CodeInternal
+}
+
+// ErrorMessage returns the message of err that is safe to show. Errors that
+// are not *Error are internal and shown as "Internal error".
+func ErrorMessage(err error) string {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Message
+	}
+	return "Internal error"
+}
+
+// Sentinel errors that stores and providers return. Compare with errors.Is:
+// any *Error with the same code matches.
+var (
+	ErrNotFound          = &Error{Code: CodeNotFound, Message: "Not found"}
+	ErrEmailTaken        = &Error{Code: CodeEmailTaken, Message: "Email already in use"}
+	ErrIdentityTaken     = &Error{Code: CodeIdentityTaken, Message: "This identity is already linked to another account"}
+	ErrProviderLinked    = &Error{Code: CodeProviderLinked, Message: "An identity of this provider is already linked; unlink it first"}
+	ErrIdentityNotLinked = &Error{Code: CodeIdentityNotLinked, Message: "This identity is not linked to any account"}
+	ErrFlowNotFound      = &Error{Code: CodeFlowNotFound, Message: "Sign-in session not found, expired or already used"}
+	ErrLastSignInMethod  = &Error{Code: CodeLastSignInMethod, Message: "This account has no other way to sign in"}
+	ErrInvalidToken      = &Error{Code: CodeInvalidCredential, Message: "Invalid or expired credential"}
+	ErrTokenReused       = &Error{Code: CodeInvalidCredential, Message: "Refresh token already used; the session has been revoked"}
+	ErrWrongPassword     = &Error{Code: CodeWrongPassword, Message: "Incorrect email or password"}
+	ErrBanned            = &Error{Code: CodeBanned, Message: "This account has been banned"}
+	ErrInactive          = &Error{Code: CodeInactive, Message: "This account is not activated"}
+	ErrUnauthenticated   = &Error{Code: CodeUnauthenticated, Message: "Login required"}
+)

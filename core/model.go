@@ -1,0 +1,230 @@
+package core
+
+import (
+	"encoding/json"
+	"net/mail"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Status is the state of a local account. Only active accounts may sign in.
+type Status string
+
+const (
+	StatusActive       Status = "active"
+	StatusInactive     Status = "inactive"
+	StatusManualBanned Status = "manual_banned"
+	StatusSysBanned    Status = "sys_banned"
+)
+
+// Valid reports whether s is one of the four statuses.
+func (s Status) Valid() bool {
+	switch s {
+	case StatusActive, StatusInactive, StatusManualBanned, StatusSysBanned:
+		return true
+	}
+	return false
+}
+
+// PermissionOAuth lets a user manage linked identities through the Versia
+// surface. New accounts get it; an admin may revoke it.
+const PermissionOAuth = "oauth"
+
+// DefaultPermissions are granted to every new account.
+func DefaultPermissions() []string { return []string{PermissionOAuth} }
+
+// User is a local account.
+type User struct {
+	ID            string
+	Email         string
+	EmailVerified bool
+	Nickname      string
+	Avatar        string // URL of an upstream picture, or ""
+	// PasswordHash is an argon2id PHC string; empty means passwordless: the
+	// account signs in only through a linked identity.
+	PasswordHash string
+	Status       Status
+	Permissions  []string // sorted, no duplicates
+	Language     string
+	CreatedAt    time.Time
+}
+
+// Passwordless reports whether the account has no password.
+func (u User) Passwordless() bool { return u.PasswordHash == "" }
+
+// Can reports whether the user holds permission.
+func (u User) Can(permission string) bool {
+	return slices.Contains(u.Permissions, permission)
+}
+
+// CheckCanSignIn returns ErrBanned or ErrInactive for accounts that may not
+// sign in, whatever the method.
+func (u User) CheckCanSignIn() error {
+	switch u.Status {
+	case StatusActive:
+		return nil
+	case StatusInactive:
+		return ErrInactive
+	default:
+		return ErrBanned
+	}
+}
+
+// NormalizePermissions returns perms sorted without duplicates or blanks.
+func NormalizePermissions(perms []string) []string {
+	out := make([]string, 0, len(perms))
+	for _, p := range perms {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
+// EmailKey is the form under which emails are unique: case-insensitive.
+// Every store indexes this value, so the rule is the same on every backend.
+func EmailKey(email string) string { return strings.ToLower(strings.TrimSpace(email)) }
+
+// ParseEmail validates a bare address ("a@b.c", no display name) and
+// returns it trimmed.
+func ParseEmail(field, s string) (string, error) {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return "", Invalid(field, "%s cannot be empty", fieldTitle(field))
+	}
+	a, err := mail.ParseAddress(s)
+	if err != nil || a.Address != s || a.Name != "" || len(s) > 254 {
+		return "", Invalid(field, "%s is not a valid email address", fieldTitle(field))
+	}
+	return s, nil
+}
+
+func fieldTitle(field string) string {
+	if field == "" {
+		return field
+	}
+	return strings.ToUpper(field[:1]) + field[1:]
+}
+
+// PlaceholderEmailDomain marks accounts created from an identity that had no
+// usable email (Cloudreve's convention: "<uuid>@openid.unmanaged").
+const PlaceholderEmailDomain = "openid.unmanaged"
+
+// IdentityKey identifies an upstream identity. It is unique across users.
+type IdentityKey struct {
+	ProviderID string
+	Issuer     string
+	Subject    string
+}
+
+// Identity is an upstream account linked to a local user.
+type Identity struct {
+	IdentityKey
+	UserID        string
+	Email         string
+	EmailVerified bool
+	Name          string
+	Avatar        string
+	// Claims are the raw upstream claims (ID token merged with userinfo;
+	// for QQ both openid and unionid), kept for audit and remapping.
+	Claims json.RawMessage
+	// Tokens holds the upstream tokens sealed with AES-256-GCM under the
+	// encryption key; never logged, never returned by an API.
+	Tokens       []byte
+	LinkedAt     time.Time
+	LastSignInAt time.Time
+}
+
+// Purpose says what finishing a flow does.
+type Purpose string
+
+const (
+	PurposeSignIn Purpose = "sign_in"
+	PurposeLink   Purpose = "link"
+)
+
+// Flow is one sign-in or link attempt with an upstream provider. Its ID is
+// the OAuth state. A flow is single use: finishing consumes it atomically.
+type Flow struct {
+	ID           string // UUID v4 from crypto/rand; the OAuth state
+	ProviderID   string
+	Purpose      Purpose
+	UserID       string // the linking user; empty for sign-in
+	CodeVerifier string // PKCE
+	Nonce        string
+	RedirectURI  string // the callback URL sent upstream; the token exchange repeats it
+	ReturnTo     string // where the web pages go afterwards, if allowed
+	// BrowserHash is the SHA-256 of the browser-binding cookie that started
+	// the flow (hex), or "" when binding is off.
+	BrowserHash string
+	CreatedAt   time.Time
+	ExpiresAt   time.Time
+}
+
+// RefreshToken is the stored half of a refresh token. The token itself is
+// random; only its SHA-256 (Hash) is kept. Every token of one sign-in
+// shares ChainID, so a reuse or a sign-out revokes them all.
+type RefreshToken struct {
+	Hash      string
+	ChainID   string
+	UserID    string
+	CreatedAt time.Time
+	ExpiresAt time.Time
+	UsedAt    time.Time // zero until rotated
+	RevokedAt time.Time // zero unless the chain was revoked
+}
+
+// TokenPair is what a sign-in or refresh hands to the client.
+type TokenPair struct {
+	AccessToken    string
+	RefreshToken   string
+	AccessExpires  time.Time
+	RefreshExpires time.Time
+}
+
+// EventKind names an audit event.
+type EventKind string
+
+const (
+	EventSignIn        EventKind = "sign_in"
+	EventSignInFailed  EventKind = "sign_in_failed"
+	EventSignUp        EventKind = "sign_up"
+	EventLink          EventKind = "link"
+	EventLinkFailed    EventKind = "link_failed"
+	EventUnlink        EventKind = "unlink"
+	EventRefresh       EventKind = "token_refresh"
+	EventRefreshReused EventKind = "token_reuse"
+	EventSignOut       EventKind = "sign_out"
+)
+
+// Method says how a person proved who they are.
+type Method string
+
+const (
+	MethodPassword Method = "password"
+	MethodOpenID   Method = "openid"
+)
+
+// Event is one audit record: sign-ins, sign-ups, links, unlinks, refreshes
+// and failures. Events are stored and queryable by user; login_activity in
+// the Cloudreve settings is built from them.
+type Event struct {
+	ID         string
+	UserID     string // "" when the failure could not be tied to an account
+	Kind       EventKind
+	Method     Method
+	ProviderID string
+	Success    bool
+	IP         string
+	UserAgent  string
+	Detail     string // the error code on failures
+	At         time.Time
+}
+
+// Client describes who made a request, for audit events and rate limits.
+type Client struct {
+	IP        string
+	UserAgent string
+}

@@ -1,0 +1,90 @@
+// Package provider defines what tether needs from an upstream identity
+// provider. Each kind is one subpackage (oidc, logto, qq) implementing
+// Provider, like Dex's connectors; the core never sees protocol details.
+package provider
+
+import (
+	"context"
+	"encoding/json"
+	"time"
+)
+
+// Kinds of provider, as written in the config's "kind" key.
+const (
+	KindOIDC  = "oidc"
+	KindLogto = "logto"
+	KindQQ    = "qq"
+)
+
+// Provider is one configured upstream provider.
+type Provider interface {
+	// AuthURL returns the URL that starts the upstream login for req.
+	AuthURL(ctx context.Context, req AuthRequest) (string, error)
+	// Exchange finishes the login: it checks the callback, redeems the
+	// code and returns the verified identity. Any failure is an error the
+	// core reports as an upstream or credential error; it never panics on
+	// malformed upstream answers.
+	Exchange(ctx context.Context, req AuthRequest, cb Callback) (Identity, error)
+}
+
+// AuthRequest carries what one flow fixed when it started; the same values
+// are given to Exchange.
+type AuthRequest struct {
+	State        string // the flow id
+	Nonce        string // OIDC nonce; ignored by plain OAuth 2.0 providers
+	CodeVerifier string // PKCE verifier; the S256 challenge is derived from it
+	RedirectURI  string
+	// LoginHint is the caller's hint (Cloudreve "hint"); only Logto sends
+	// it upstream, as login_hint. Nothing else a caller says passes through.
+	LoginHint string
+}
+
+// Callback is what came back from the provider.
+type Callback struct {
+	Code string
+	// Iss is the RFC 9207 "iss" parameter, "" when absent.
+	Iss string
+	// Relayed is true when the code reached tether through a client that
+	// forwards only the code (the Cloudreve finish call). A missing Iss is
+	// then tolerated even when the provider advertises RFC 9207, because
+	// the flow's provider was already matched against the callback path.
+	// A present Iss is always checked.
+	Relayed bool
+	// Error and ErrorDescription carry an OAuth error response.
+	Error            string
+	ErrorDescription string
+}
+
+// Identity is a verified upstream account.
+type Identity struct {
+	Issuer        string // the provider's issuer exactly as configured
+	Subject       string
+	Email         string
+	EmailVerified bool
+	Name          string
+	Avatar        string
+	// Claims are the raw claims the subject and profile came from.
+	Claims json.RawMessage
+	Tokens Tokens
+}
+
+// Tokens are the upstream tokens, stored sealed.
+type Tokens struct {
+	AccessToken  string    `json:"access_token,omitempty"`
+	RefreshToken string    `json:"refresh_token,omitempty"`
+	IDToken      string    `json:"id_token,omitempty"`
+	Expiry       time.Time `json:"expiry,omitzero"`
+}
+
+// Checker is implemented by providers that can check their own setup for
+// "tether doctor": discovery reachable, issuer matching, keys parsing.
+type Checker interface {
+	Check(ctx context.Context) []Check
+}
+
+// Check is one line of a doctor report.
+type Check struct {
+	Name string
+	OK   bool
+	Info string
+}
