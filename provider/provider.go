@@ -6,6 +6,7 @@ package provider
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"time"
 )
 
@@ -87,4 +88,33 @@ type Check struct {
 	Name string
 	OK   bool
 	Info string
+}
+
+// Error reports why an upstream sign-in failed. The core turns every
+// Exchange error into an "invalid credential" or "upstream" error for the
+// surfaces; Reason lets tests and logs tell failures apart.
+type Error struct {
+	// Reason is a stable lower_snake word: "iss_mismatch",
+	// "nonce_mismatch", "bad_signature", "token_exchange", "discovery"...
+	Reason string
+	// Message is safe to show to the person signing in.
+	Message string
+	// Unavailable is true when the provider could not be reached or
+	// answered 5xx, as opposed to rejecting the sign-in.
+	Unavailable bool
+	Err         error
+}
+
+func (e *Error) Error() string {
+	if e.Err != nil {
+		return e.Reason + ": " + e.Message + ": " + e.Err.Error()
+	}
+	return e.Reason + ": " + e.Message
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+// Errorf returns an *Error with reason and a formatted message.
+func Errorf(reason, format string, args ...any) *Error {
+	return &Error{Reason: reason, Message: fmt.Sprintf(format, args...)}
 }
