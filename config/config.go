@@ -1,0 +1,173 @@
+// Package config loads tether's YAML configuration (SPEC §1), applies
+// TETHER_* environment overrides and *_file secrets, fills defaults and
+// validates. Every error names the offending key, and unknown keys are
+// errors, because a misspelt security setting that is silently ignored is
+// worse than a refusal to start.
+package config
+
+import (
+	"time"
+)
+
+// Config is the whole configuration. The yaml tags are the key names.
+type Config struct {
+	// PublicURL is the external base URL; every callback URL derives from it.
+	PublicURL string `yaml:"public_url"`
+	Listen    string `yaml:"listen"`
+	// Database is sqlite:///abs/path.db, sqlite://relative.db or postgres://...
+	Database string `yaml:"database"`
+	// AutoMigrate applies pending migrations when serve starts.
+	AutoMigrate bool `yaml:"auto_migrate"`
+
+	SecretKey         string `yaml:"secret_key" secret:"true"`
+	SecretKeyFile     string `yaml:"secret_key_file"`
+	EncryptionKey     string `yaml:"encryption_key" secret:"true"`
+	EncryptionKeyFile string `yaml:"encryption_key_file"`
+
+	// Debug adds the internal "error" field to Cloudreve error responses.
+	Debug bool `yaml:"debug"`
+	Log   Log  `yaml:"log"`
+
+	Tokens       Tokens       `yaml:"tokens"`
+	Registration Registration `yaml:"registration"`
+	Flows        Flows        `yaml:"flows"`
+	RateLimit    RateLimit    `yaml:"rate_limit"`
+	Web          Web          `yaml:"web"`
+	Providers    []Provider   `yaml:"providers"`
+}
+
+// Log configures log/slog output.
+type Log struct {
+	Level  string `yaml:"level"`  // debug | info | warn | error
+	Format string `yaml:"format"` // json | text
+}
+
+// Tokens sets session lifetimes.
+type Tokens struct {
+	AccessTTL  Duration `yaml:"access_ttl"`
+	RefreshTTL Duration `yaml:"refresh_ttl"`
+}
+
+// Registration controls local sign-up.
+type Registration struct {
+	Password bool `yaml:"password"`
+}
+
+// Flows controls upstream sign-in attempts.
+type Flows struct {
+	TTL Duration `yaml:"ttl"`
+	// BindBrowser ties a flow to the browser that started it with an
+	// HttpOnly SameSite=Lax cookie.
+	BindBrowser bool `yaml:"bind_browser"`
+}
+
+// RateLimit limits requests per client IP on sign-in routes.
+type RateLimit struct {
+	Enabled        bool `yaml:"enabled"`
+	PerIPPerMinute int  `yaml:"per_ip_per_minute"`
+	// TrustedProxies are CIDRs (or single IPs) whose X-Forwarded-For is
+	// believed.
+	TrustedProxies []string `yaml:"trusted_proxies"`
+}
+
+// Web configures tether's own pages.
+type Web struct {
+	// RedirectAllowList are origins (scheme://host[:port]) or URL prefixes
+	// that the pages may send a person to after sign-in; anything else
+	// falls back to the account page, so there is no open redirect.
+	RedirectAllowList []string `yaml:"redirect_allow_list"`
+}
+
+// Provider is one upstream identity provider.
+type Provider struct {
+	// ID is the stable string id: storage key and Versia path segment.
+	ID   string `yaml:"id"`
+	Kind string `yaml:"kind"` // logto | qq | oidc
+	Name string `yaml:"name"`
+	Icon string `yaml:"icon"`
+	// Enabled providers are offered and accepted; a disabled one keeps its
+	// linked identities but cannot be used to sign in or link.
+	Enabled bool `yaml:"enabled"`
+
+	Issuer           string   `yaml:"issuer"`
+	ClientID         string   `yaml:"client_id"`
+	ClientSecret     string   `yaml:"client_secret" secret:"true"`
+	ClientSecretFile string   `yaml:"client_secret_file"`
+	Scopes           []string `yaml:"scopes"`
+
+	// DirectSignIn creates a passwordless account for an unknown identity.
+	DirectSignIn bool `yaml:"direct_sign_in"`
+	// LinkByVerifiedEmail links an unknown identity to the account with the
+	// same email when both sides are verified.
+	LinkByVerifiedEmail bool `yaml:"link_by_verified_email"`
+
+	Claims      Claims   `yaml:"claims"`
+	IDTokenAlgs []string `yaml:"id_token_algs"`
+
+	// Key (qq) is the identity key: unionid or openid.
+	Key       string    `yaml:"key"`
+	Endpoints Endpoints `yaml:"endpoints"`
+
+	Logto Logto `yaml:"logto"`
+}
+
+// Claims are JSON paths into the merged upstream claims.
+type Claims struct {
+	Subject       string `yaml:"subject"`
+	Email         string `yaml:"email"`
+	EmailVerified string `yaml:"email_verified"`
+	Name          string `yaml:"name"`
+	Avatar        string `yaml:"avatar"`
+}
+
+// Endpoints override QQ Connect's endpoints (tests point them at a fake).
+type Endpoints struct {
+	Authorize string `yaml:"authorize"`
+	Token     string `yaml:"token"`
+	Me        string `yaml:"me"`
+	UserInfo  string `yaml:"user_info"`
+}
+
+// Logto holds Logto's own authorization parameters. Note that the
+// provider-level direct_sign_in is tether's account-creation switch, while
+// logto.direct_sign_in is Logto's parameter ("social:google").
+type Logto struct {
+	DirectSignIn string   `yaml:"direct_sign_in"`
+	FirstScreen  string   `yaml:"first_screen"`
+	Resource     []string `yaml:"resource"`
+}
+
+// Duration is a time.Duration written as "10m", "1h30m", "336h".
+type Duration time.Duration
+
+// D returns the value as a time.Duration.
+func (d Duration) D() time.Duration { return time.Duration(d) }
+
+func (d Duration) String() string { return time.Duration(d).String() }
+
+// Defaults returns the configuration used for keys the file leaves out.
+func Defaults() Config {
+	return Config{
+		Listen:       "127.0.0.1:5212",
+		Database:     "sqlite://tether.db",
+		AutoMigrate:  true,
+		Log:          Log{Level: "info", Format: "json"},
+		Tokens:       Tokens{AccessTTL: Duration(time.Hour), RefreshTTL: Duration(336 * time.Hour)},
+		Registration: Registration{Password: true},
+		Flows:        Flows{TTL: Duration(10 * time.Minute), BindBrowser: true},
+		RateLimit:    RateLimit{Enabled: true, PerIPPerMinute: 60},
+	}
+}
+
+// defaults fills a provider entry before its keys are decoded.
+func (p *Provider) defaults() {
+	p.Enabled = true
+	p.DirectSignIn = true
+}
+
+// Provider kinds.
+const (
+	KindOIDC  = "oidc"
+	KindLogto = "logto"
+	KindQQ    = "qq"
+)

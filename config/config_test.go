@@ -1,0 +1,212 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+const (
+	secret = "0123456789abcdef0123456789abcdef"
+	encKey = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="
+)
+
+const full = `
+public_url: https://files.example.com/
+listen: 0.0.0.0:5212
+database: sqlite:///var/lib/tether/tether.db
+secret_key: "` + secret + `"
+encryption_key: "` + encKey + `"
+tokens: { access_ttl: 30m, refresh_ttl: 72h }
+registration: { password: false }
+flows: { ttl: 5m, bind_browser: false }
+rate_limit: { enabled: true, per_ip_per_minute: 10, trusted_proxies: [10.0.0.0/8, 127.0.0.1] }
+providers:
+  - id: logto
+    kind: logto
+    name: Logto
+    icon: https://example.com/logto.svg
+    issuer: https://tenant.logto.app/oidc
+    client_id: abc
+    client_secret: s3cret
+    scopes: [openid, offline_access, profile, email]
+    direct_sign_in: true
+    link_by_verified_email: true
+    claims: { subject: sub, email: email, name: name, avatar: picture }
+    logto: { direct_sign_in: "social:google", first_screen: sign_in, resource: [https://api.example.com] }
+  - id: qq
+    kind: qq
+    name: QQ
+    client_id: 101
+    client_secret: k
+    key: unionid
+    endpoints:
+      authorize: https://graph.qq.com/oauth2.0/authorize
+  - { id: corp, kind: oidc, name: Corp SSO, issuer: https://sso.corp/, client_id: x, client_secret: y, enabled: false }
+`
+
+func TestParseFull(t *testing.T) {
+	c, err := Parse([]byte(full), nil, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.PublicURL != "https://files.example.com" {
+		t.Errorf("public_url = %q, want trailing slash removed", c.PublicURL)
+	}
+	if c.Tokens.AccessTTL.D() != 30*time.Minute || c.Tokens.RefreshTTL.D() != 72*time.Hour || c.Flows.TTL.D() != 5*time.Minute {
+		t.Errorf("durations = %v %v %v", c.Tokens.AccessTTL, c.Tokens.RefreshTTL, c.Flows.TTL)
+	}
+	if c.Registration.Password || c.Flows.BindBrowser || c.RateLimit.PerIPPerMinute != 10 || len(c.RateLimit.TrustedProxies) != 2 {
+		t.Errorf("unexpected %+v %+v %+v", c.Registration, c.Flows, c.RateLimit)
+	}
+	if len(c.Providers) != 3 {
+		t.Fatalf("providers = %d", len(c.Providers))
+	}
+	l, q, corp := c.Providers[0], c.Providers[1], c.Providers[2]
+	if !l.Enabled || !l.DirectSignIn || !l.LinkByVerifiedEmail || l.Logto.DirectSignIn != "social:google" || l.Claims.Avatar != "picture" || len(l.Scopes) != 4 {
+		t.Errorf("logto = %+v", l)
+	}
+	if q.ClientID != "101" || q.Key != "unionid" || q.Endpoints.Authorize == "" || !q.DirectSignIn {
+		t.Errorf("qq = %+v", q)
+	}
+	if corp.Enabled || corp.Issuer != "https://sso.corp/" {
+		t.Errorf("corp = %+v (issuer must keep its trailing slash)", corp)
+	}
+	if c.Provider("corp") != &c.Providers[2] || c.Provider("nope") != nil {
+		t.Error("Provider lookup")
+	}
+}
+
+func TestDefaults(t *testing.T) {
+	c, err := Parse([]byte("public_url: https://x.example\nsecret_key: "+secret+"\nencryption_key: "+encKey+"\n"), nil, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Listen != "127.0.0.1:5212" || c.Tokens.AccessTTL.D() != time.Hour || c.Tokens.RefreshTTL.D() != 336*time.Hour ||
+		!c.Registration.Password || c.Flows.TTL.D() != 10*time.Minute || !c.Flows.BindBrowser ||
+		!c.RateLimit.Enabled || c.RateLimit.PerIPPerMinute != 60 || !c.AutoMigrate || c.Database != "sqlite://tether.db" {
+		t.Errorf("defaults: %+v", c)
+	}
+}
+
+func TestDevNeedsNoSecrets(t *testing.T) {
+	c, err := Parse(nil, []string{"TETHER_LISTEN=127.0.0.1:6000"}, Options{Dev: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.PublicURL != "http://127.0.0.1:6000" {
+		t.Errorf("dev public_url = %q", c.PublicURL)
+	}
+}
+
+func TestErrorsNameTheKey(t *testing.T) {
+	base := "public_url: https://x.example\nsecret_key: " + secret + "\nencryption_key: " + encKey + "\n"
+	prov := "providers:\n  - { id: corp, kind: oidc, issuer: https://sso.corp, client_id: x, client_secret: y"
+	tests := []struct {
+		name string
+		yaml string
+		env  []string
+		dev  bool
+		want []string
+	}{
+		{"unknown top-level key", base + "listn: 1.2.3.4:5\n", nil, false, []string{`listn: unknown key (did you mean "listen"?)`}},
+		{"unknown nested key", base + "tokens: { acess_ttl: 1h }\n", nil, false, []string{`tokens.acess_ttl: unknown key (did you mean "access_ttl"?)`}},
+		{"unknown provider key", base + prov + ", client_secre: z }\n", nil, false, []string{`providers[0].client_secre: unknown key`}},
+		{"bad duration", base + "tokens: { access_ttl: 1x }\n", nil, false, []string{`tokens.access_ttl: invalid duration "1x"`}},
+		{"bad bool", base + "flows: { bind_browser: maybe }\n", nil, false, []string{`flows.bind_browser: invalid boolean "maybe"`}},
+		{"bad int", base + "rate_limit: { per_ip_per_minute: lots }\n", nil, false, []string{`rate_limit.per_ip_per_minute: invalid integer`}},
+		{"missing secret outside dev", "public_url: https://x.example\nencryption_key: " + encKey + "\n", nil, false, []string{"secret_key: required"}},
+		{"short secret", "public_url: https://x.example\nsecret_key: short\nencryption_key: " + encKey + "\n", nil, false, []string{"secret_key: too short"}},
+		{"missing encryption key", "public_url: https://x.example\nsecret_key: " + secret + "\n", nil, false, []string{"encryption_key: required"}},
+		{"bad encryption key", "public_url: https://x.example\nsecret_key: " + secret + "\nencryption_key: c2hvcnQ=\n", nil, false, []string{"encryption_key: decodes to 5 bytes"}},
+		{"missing public_url", "secret_key: " + secret + "\nencryption_key: " + encKey + "\n", nil, false, []string{"public_url: required"}},
+		{"bad public_url", "public_url: ftp://x\nsecret_key: " + secret + "\nencryption_key: " + encKey + "\n", nil, false, []string{"public_url: want an absolute http(s) URL"}},
+		{"bad listen", base + "listen: nowhere\n", nil, false, []string{"listen: want host:port"}},
+		{"bad database", base + "database: mysql://x\n", nil, false, []string{"database: want sqlite"}},
+		{"refresh shorter than access", base + "tokens: { access_ttl: 2h, refresh_ttl: 1h }\n", nil, false, []string{"tokens.refresh_ttl: must be longer"}},
+		{"bad proxy", base + "rate_limit: { trusted_proxies: [10.0.0.0/33] }\n", nil, false, []string{"rate_limit.trusted_proxies[0]: want a CIDR"}},
+		{"bad kind", base + "providers:\n  - { id: x, kind: saml, client_id: a, client_secret: b }\n", nil, false, []string{"providers[0].kind: want logto, qq or oidc"}},
+		{"bad id", base + "providers:\n  - { id: Bad/Id, kind: qq, client_id: a, client_secret: b }\n", nil, false, []string{"providers[0].id: want lower-case"}},
+		{"duplicate id", base + prov + " }\n  - { id: corp, kind: qq, client_id: a, client_secret: b }\n", nil, false, []string{`providers[1].id: duplicate provider id "corp"`}},
+		{"missing issuer", base + "providers:\n  - { id: c, kind: oidc, client_id: a, client_secret: b }\n", nil, false, []string{"providers[0].issuer: required"}},
+		{"http issuer", base + "providers:\n  - { id: c, kind: oidc, issuer: http://sso.corp, client_id: a, client_secret: b }\n", nil, false, []string{"providers[0].issuer: must use https"}},
+		{"logto issuer", base + "providers:\n  - { id: l, kind: logto, issuer: https://t.logto.app, client_id: a, client_secret: b }\n", nil, false, []string{"providers[0].issuer: a Logto issuer ends in /oidc"}},
+		{"missing client secret", base + "providers:\n  - { id: c, kind: oidc, issuer: https://sso.corp, client_id: a }\n", nil, false, []string{"providers[0].client_secret: required"}},
+		{"qq bad key", base + "providers:\n  - { id: qq, kind: qq, client_id: a, client_secret: b, key: email }\n", nil, false, []string{"providers[0].key: want unionid or openid"}},
+		{"qq issuer", base + "providers:\n  - { id: qq, kind: qq, issuer: https://x, client_id: a, client_secret: b }\n", nil, false, []string{"providers[0].issuer: not used by kind qq"}},
+		{"alg none", base + prov + ", id_token_algs: [none] }\n", nil, false, []string{`providers[0].id_token_algs[0]: unsupported algorithm "none"`}},
+		{"logto block on oidc", base + prov + ", logto: { first_screen: x } }\n", nil, false, []string{"providers[0].logto: only used by kind logto"}},
+		{"unknown env", base, []string{"TETHER_LISTN=1.2.3.4:5"}, false, []string{"TETHER_LISTN: unknown environment variable (did you mean TETHER_LISTEN?)"}},
+		{"bad env duration", base, []string{"TETHER_TOKENS_ACCESS_TTL=soon"}, false, []string{`TETHER_TOKENS_ACCESS_TTL (tokens.access_ttl): invalid duration "soon"`}},
+		{"env for unknown provider", base + prov + " }\n", []string{"TETHER_PROVIDERS_NOPE_CLIENT_SECRET=x"}, false, []string{"TETHER_PROVIDERS_NOPE_CLIENT_SECRET: unknown environment variable"}},
+		{"not yaml", "a: [", nil, false, []string{"not valid YAML"}},
+		{"list where mapping", base + "tokens: [1, 2]\n", nil, false, []string{"tokens: expected a mapping"}},
+		{"duplicate key", base + "listen: a:1\nlisten: b:2\n", nil, false, []string{"listen: key appears twice"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Parse([]byte(tt.yaml), tt.env, Options{Dev: tt.dev})
+			if err == nil {
+				t.Fatal("Parse succeeded, want error")
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q\n does not contain %q", err, w)
+				}
+			}
+		})
+	}
+}
+
+func TestEnvOverrides(t *testing.T) {
+	env := []string{
+		"TETHER_DATABASE=postgres://u:p@db/tether",
+		"TETHER_TOKENS_ACCESS_TTL=15m",
+		"TETHER_RATE_LIMIT_TRUSTED_PROXIES=10.0.0.0/8,192.168.0.0/16",
+		"TETHER_PROVIDERS_LOGTO_CLIENT_SECRET=from-env",
+		"TETHER_PROVIDERS_1_KEY=openid",
+		"TETHER_FLOWS_BIND_BROWSER=false",
+		"HOME=/root",
+	}
+	c, err := Parse([]byte(full), env, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Database != "postgres://u:p@db/tether" || c.Tokens.AccessTTL.D() != 15*time.Minute || len(c.RateLimit.TrustedProxies) != 2 ||
+		c.Providers[0].ClientSecret != "from-env" || c.Providers[1].Key != "openid" || c.Flows.BindBrowser {
+		t.Errorf("env not applied: %+v", c)
+	}
+}
+
+func TestSecretFiles(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, content string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	y := "public_url: https://x.example\nsecret_key_file: " + write("secret", secret+"\n") +
+		"\nencryption_key_file: " + write("enc", encKey) +
+		"\nproviders:\n  - { id: qq, kind: qq, client_id: a, client_secret_file: " + write("qq", "appkey\n") + " }\n"
+	c, err := Parse([]byte(y), nil, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.SecretKey != secret || c.EncryptionKey != encKey || c.Providers[0].ClientSecret != "appkey" {
+		t.Errorf("files not read: %q %q %q", c.SecretKey, c.EncryptionKey, c.Providers[0].ClientSecret)
+	}
+	for name, tc := range map[string]struct{ yaml, want string }{
+		"missing file": {"public_url: https://x.example\nencryption_key: " + encKey + "\nsecret_key_file: /nonexistent/secret\n", "secret_key_file: open /nonexistent/secret"},
+		"both set":     {"public_url: https://x.example\nencryption_key: " + encKey + "\nsecret_key: " + secret + "\nsecret_key_file: " + write("s2", secret) + "\n", "secret_key_file: both secret_key and secret_key_file are set"},
+		"empty file":   {"public_url: https://x.example\nsecret_key: " + secret + "\nencryption_key_file: " + write("empty", "\n") + "\n", "encryption_key_file: file"},
+		"provider":     {"public_url: https://x.example\nsecret_key: " + secret + "\nencryption_key: " + encKey + "\nproviders:\n  - { id: qq, kind: qq, client_id: a, client_secret_file: /nonexistent }\n", "providers[0].client_secret_file: open /nonexistent"},
+	} {
+		if _, err := Parse([]byte(tc.yaml), nil, Options{}); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: error %v, want %q", name, err, tc.want)
+		}
+	}
+}

@@ -1,0 +1,325 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"net/url"
+	"os"
+	"reflect"
+	"regexp"
+	"slices"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/tether-id/tether/internal/seal"
+)
+
+// Options change how a configuration is checked.
+type Options struct {
+	// Dev relaxes the rules for `tether dev`: secrets may be absent (the
+	// caller generates them) and public_url defaults to the listen address.
+	Dev bool
+}
+
+// Load reads the YAML file at path (none when path is ""), then applies
+// environment overrides from environ (os.Environ() form), *_file secrets,
+// defaults and validation.
+func Load(path string, environ []string, opts Options) (*Config, error) {
+	var data []byte
+	if path != "" {
+		var err error
+		if data, err = os.ReadFile(path); err != nil {
+			return nil, fmt.Errorf("config: %w", err)
+		}
+	}
+	return Parse(data, environ, opts)
+}
+
+// Parse is Load for a file already read.
+func Parse(data []byte, environ []string, opts Options) (*Config, error) {
+	c := Defaults()
+	if len(strings.TrimSpace(string(data))) > 0 {
+		var root yaml.Node
+		if err := yaml.Unmarshal(data, &root); err != nil {
+			return nil, fmt.Errorf("config: not valid YAML: %w", err)
+		}
+		d := &decoder{}
+		d.decode(&root, reflect.ValueOf(&c).Elem(), "")
+		if err := errors.Join(d.errs...); err != nil {
+			return nil, fmt.Errorf("config:\n%w", err)
+		}
+	}
+	if err := applyEnv(&c, environ); err != nil {
+		return nil, fmt.Errorf("config:\n%w", err)
+	}
+	if err := c.readSecretFiles(); err != nil {
+		return nil, fmt.Errorf("config:\n%w", err)
+	}
+	if err := c.finish(opts); err != nil {
+		return nil, fmt.Errorf("config:\n%w", err)
+	}
+	return &c, nil
+}
+
+// readSecretFiles replaces each *_file key by the file's content.
+func (c *Config) readSecretFiles() error {
+	errs := []error{
+		readSecret("secret_key", &c.SecretKey, c.SecretKeyFile),
+		readSecret("encryption_key", &c.EncryptionKey, c.EncryptionKeyFile),
+	}
+	for i := range c.Providers {
+		p := &c.Providers[i]
+		errs = append(errs, readSecret(fmt.Sprintf("providers[%d].client_secret", i), &p.ClientSecret, p.ClientSecretFile))
+	}
+	return errors.Join(errs...)
+}
+
+// readSecret sets *value from file, if a file is named. Trailing newlines
+// are dropped: editors and `echo` add them.
+func readSecret(key string, value *string, file string) error {
+	if file == "" {
+		return nil
+	}
+	if *value != "" {
+		return &KeyError{key + "_file", "both " + key + " and " + key + "_file are set; keep one"}
+	}
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return &KeyError{key + "_file", err.Error()}
+	}
+	if *value = strings.TrimRight(string(b), "\r\n"); *value == "" {
+		return &KeyError{key + "_file", "file " + file + " is empty"}
+	}
+	return nil
+}
+
+var providerID = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
+
+// finish fills derived defaults and validates.
+func (c *Config) finish(opts Options) error {
+	var errs []error
+	fail := func(key, format string, args ...any) {
+		errs = append(errs, &KeyError{key, fmt.Sprintf(format, args...)})
+	}
+
+	if _, port, err := net.SplitHostPort(c.Listen); err != nil || port == "" {
+		fail("listen", "want host:port, got %q", c.Listen)
+	}
+	if c.PublicURL == "" && opts.Dev {
+		c.PublicURL = "http://" + c.Listen
+	}
+	if c.PublicURL == "" {
+		fail("public_url", "required: the external base URL, e.g. https://files.example.com")
+	} else if u, err := url.Parse(c.PublicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" || u.User != nil {
+		fail("public_url", "want an absolute http(s) URL without query, got %q", c.PublicURL)
+	} else {
+		c.PublicURL = strings.TrimRight(c.PublicURL, "/")
+	}
+
+	switch {
+	case strings.HasPrefix(c.Database, "sqlite://"), strings.HasPrefix(c.Database, "postgres://"), strings.HasPrefix(c.Database, "postgresql://"):
+	default:
+		fail("database", "want sqlite:///path/to.db or postgres://user:pass@host/db, got %q", redactURL(c.Database))
+	}
+
+	switch {
+	case c.SecretKey == "" && !opts.Dev:
+		fail("secret_key", "required (or secret_key_file): at least 32 random characters")
+	case c.SecretKey != "" && len(c.SecretKey) < 32:
+		fail("secret_key", "too short: %d characters, need at least 32", len(c.SecretKey))
+	}
+	switch {
+	case c.EncryptionKey == "" && !opts.Dev:
+		fail("encryption_key", "required (or encryption_key_file): 32 bytes, base64 (openssl rand -base64 32)")
+	case c.EncryptionKey != "":
+		if _, err := seal.ParseKey(c.EncryptionKey); err != nil {
+			fail("encryption_key", "%v; want 32 bytes, base64", err)
+		}
+	}
+
+	if !slices.Contains([]string{"debug", "info", "warn", "error"}, c.Log.Level) {
+		fail("log.level", "want debug, info, warn or error, got %q", c.Log.Level)
+	}
+	if c.Log.Format != "json" && c.Log.Format != "text" {
+		fail("log.format", "want json or text, got %q", c.Log.Format)
+	}
+	if c.Tokens.AccessTTL <= 0 {
+		fail("tokens.access_ttl", "must be positive")
+	}
+	if c.Tokens.RefreshTTL <= c.Tokens.AccessTTL {
+		fail("tokens.refresh_ttl", "must be longer than tokens.access_ttl")
+	}
+	if c.Flows.TTL <= 0 {
+		fail("flows.ttl", "must be positive")
+	}
+	if c.RateLimit.Enabled && c.RateLimit.PerIPPerMinute < 1 {
+		fail("rate_limit.per_ip_per_minute", "must be at least 1")
+	}
+	for i, p := range c.RateLimit.TrustedProxies {
+		if _, err := ParsePrefix(p); err != nil {
+			fail(fmt.Sprintf("rate_limit.trusted_proxies[%d]", i), "want a CIDR or an IP address, got %q", p)
+		}
+	}
+	for i, r := range c.Web.RedirectAllowList {
+		if u, err := url.Parse(r); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			fail(fmt.Sprintf("web.redirect_allow_list[%d]", i), "want an absolute http(s) URL or origin, got %q", r)
+		}
+	}
+
+	ids := map[string]bool{}
+	for i := range c.Providers {
+		p := &c.Providers[i]
+		key := func(k string) string { return fmt.Sprintf("providers[%d].%s", i, k) }
+		if !providerID.MatchString(p.ID) {
+			fail(key("id"), "want lower-case letters, digits, '-' or '_' (at most 63), got %q", p.ID)
+		} else if ids[p.ID] {
+			fail(key("id"), "duplicate provider id %q", p.ID)
+		}
+		ids[p.ID] = true
+		if p.Name == "" {
+			p.Name = defaultName(p)
+		}
+		if p.ClientID == "" {
+			fail(key("client_id"), "required")
+		}
+		if p.ClientSecret == "" {
+			fail(key("client_secret"), "required (or client_secret_file)")
+		}
+		if p.Icon != "" && !validIcon(p.Icon) {
+			fail(key("icon"), "want an http(s) URL, a data: URL or an Iconify name such as mdi:github, got %q", p.Icon)
+		}
+		switch p.Kind {
+		case KindOIDC, KindLogto:
+			if p.Issuer == "" {
+				fail(key("issuer"), "required for kind %s", p.Kind)
+			} else if err := checkIssuer(p.Issuer); err != nil {
+				fail(key("issuer"), "%v", err)
+			} else if p.Kind == KindLogto && !strings.HasSuffix(p.Issuer, "/oidc") {
+				fail(key("issuer"), "a Logto issuer ends in /oidc (https://<tenant>.logto.app/oidc), got %q", p.Issuer)
+			}
+			if p.Key != "" {
+				fail(key("key"), "only used by kind qq")
+			}
+			if p.Endpoints != (Endpoints{}) {
+				fail(key("endpoints"), "only used by kind qq (kind %s uses discovery)", p.Kind)
+			}
+			for j, alg := range p.IDTokenAlgs {
+				if !slices.Contains(knownAlgs, alg) {
+					fail(fmt.Sprintf("providers[%d].id_token_algs[%d]", i, j), "unsupported algorithm %q; want one of %s", alg, strings.Join(knownAlgs, ", "))
+				}
+			}
+		case KindQQ:
+			if p.Issuer != "" {
+				fail(key("issuer"), "not used by kind qq (QQ Connect is OAuth 2.0, see endpoints)")
+			}
+			if p.Key == "" {
+				p.Key = "openid"
+			}
+			if p.Key != "openid" && p.Key != "unionid" {
+				fail(key("key"), "want unionid or openid, got %q", p.Key)
+			}
+			for name, u := range map[string]string{"authorize": p.Endpoints.Authorize, "token": p.Endpoints.Token, "me": p.Endpoints.Me, "user_info": p.Endpoints.UserInfo} {
+				if u == "" {
+					continue
+				}
+				if pu, err := url.Parse(u); err != nil || (pu.Scheme != "http" && pu.Scheme != "https") || pu.Host == "" {
+					fail(key("endpoints."+name), "want an absolute http(s) URL, got %q", u)
+				}
+			}
+			if len(p.IDTokenAlgs) > 0 {
+				fail(key("id_token_algs"), "not used by kind qq (no ID tokens)")
+			}
+		default:
+			fail(key("kind"), "want logto, qq or oidc, got %q", p.Kind)
+		}
+		if p.Kind != KindLogto && (p.Logto.DirectSignIn != "" || p.Logto.FirstScreen != "" || len(p.Logto.Resource) > 0) {
+			fail(key("logto"), "only used by kind logto")
+		}
+	}
+	slices.SortStableFunc(errs, func(a, b error) int { return strings.Compare(a.Error(), b.Error()) })
+	return errors.Join(errs...)
+}
+
+// knownAlgs are the ID token algorithms a provider may list. HMAC ones
+// are allowed only when listed explicitly, never by default.
+var knownAlgs = []string{"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA", "HS256", "HS384", "HS512"}
+
+func defaultName(p *Provider) string {
+	switch p.Kind {
+	case KindLogto:
+		return "Logto"
+	case KindQQ:
+		return "QQ"
+	}
+	return p.ID
+}
+
+// checkIssuer requires https except for loopback hosts (tests, dev).
+func checkIssuer(s string) error {
+	u, err := url.Parse(s)
+	if err != nil || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
+		return fmt.Errorf("want an absolute URL without query or fragment, got %q", s)
+	}
+	switch u.Scheme {
+	case "https":
+		return nil
+	case "http":
+		if isLoopback(u.Hostname()) {
+			return nil
+		}
+		return fmt.Errorf("must use https (http is allowed only for loopback hosts), got %q", s)
+	}
+	return fmt.Errorf("want an https URL, got %q", s)
+}
+
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.IsLoopback()
+}
+
+func validIcon(s string) bool {
+	if strings.HasPrefix(s, "data:image/") {
+		return true
+	}
+	if u, err := url.Parse(s); err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != "" {
+		return true
+	}
+	// Iconify ids, as the Cloudreve frontend accepts: "prefix:name".
+	return regexp.MustCompile(`^[a-z0-9-]+:[a-z0-9-]+$`).MatchString(s)
+}
+
+// ParsePrefix parses a CIDR or a single IP address as a prefix.
+func ParsePrefix(s string) (netip.Prefix, error) {
+	if p, err := netip.ParsePrefix(s); err == nil {
+		return p.Masked(), nil
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Prefix{}, err
+	}
+	return netip.PrefixFrom(a, a.BitLen()), nil
+}
+
+func redactURL(s string) string {
+	if u, err := url.Parse(s); err == nil && u.User != nil {
+		u.User = url.User(u.User.Username())
+		return u.String()
+	}
+	return s
+}
+
+// Provider returns the provider with id, or nil.
+func (c *Config) Provider(id string) *Provider {
+	for i := range c.Providers {
+		if c.Providers[i].ID == id {
+			return &c.Providers[i]
+		}
+	}
+	return nil
+}
