@@ -223,6 +223,13 @@ type Event struct {
 	At         time.Time
 }
 
+// EventQuery selects audit events.
+type EventQuery struct {
+	UserID string
+	Kinds  []EventKind
+	Limit  int
+}
+
 // Client describes who made a request, for audit events and rate limits.
 type Client struct {
 	IP        string

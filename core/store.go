@@ -78,8 +78,9 @@ type Store interface {
 
 	// RecordEvent appends an audit event.
 	RecordEvent(ctx context.Context, e Event) error
-	// ListEvents returns the user's events, newest first, at most limit.
-	ListEvents(ctx context.Context, userID string, limit int) ([]Event, error)
+	// ListEvents returns the events of q.UserID, newest first, of the kinds
+	// in q.Kinds (all kinds when empty), at most q.Limit.
+	ListEvents(ctx context.Context, q EventQuery) ([]Event, error)
 
 	// Ping checks the database is reachable (readiness).
 	Ping(ctx context.Context) error

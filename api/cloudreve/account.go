@@ -1,0 +1,216 @@
+package cloudreve
+
+import (
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/tether-id/tether/api"
+	"github.com/tether-id/tether/api/httpx"
+	"github.com/tether-id/tether/core"
+)
+
+// user is Cloudreve's User object.
+type user struct {
+	ID        string    `json:"id"`
+	Email     string    `json:"email"`
+	Nickname  string    `json:"nickname"`
+	Status    string    `json:"status"`
+	Avatar    string    `json:"avatar"`
+	CreatedAt time.Time `json:"created_at"`
+	Anonymous bool      `json:"anonymous"`
+	Group     group     `json:"group"`
+	Language  string    `json:"language"`
+}
+
+type group struct {
+	ID   string `json:"id"`
+	Name string `json:"name"`
+}
+
+// defaultGroup stands in for Cloudreve's user groups, which tether does
+// not have: every account is in one group.
+var defaultGroup = group{ID: "default", Name: "User"}
+
+func toUser(u core.User) user {
+	// Cloudreve's avatar field says where the picture is ("file",
+	// "gravatar" or ""), not its URL; clients then load
+	// /api/v4/user/avatar/{id}, which tether redirects to the upstream
+	// picture.
+	avatar := ""
+	if u.Avatar != "" {
+		avatar = "file"
+	}
+	return user{ID: u.ID, Email: u.Email, Nickname: u.Nickname, Status: string(u.Status), Avatar: avatar,
+		CreatedAt: u.CreatedAt, Group: defaultGroup, Language: u.Language}
+}
+
+// token is Cloudreve's Token object.
+type token struct {
+	AccessToken    string    `json:"access_token"`
+	RefreshToken   string    `json:"refresh_token"`
+	AccessExpires  time.Time `json:"access_expires"`
+	RefreshExpires time.Time `json:"refresh_expires"`
+}
+
+func toToken(p core.TokenPair) token {
+	return token{AccessToken: p.AccessToken, RefreshToken: p.RefreshToken, AccessExpires: p.AccessExpires, RefreshExpires: p.RefreshExpires}
+}
+
+type loginResponse struct {
+	User  user  `json:"user"`
+	Token token `json:"token"`
+}
+
+// POST /api/v4/user {email, password, language?}
+func (h *Handler) signUp(w http.ResponseWriter, r *http.Request) {
+	var body struct {
+		Email    string `json:"email"`
+		Password string `json:"password"`
+		Language string `json:"language"`
+	}
+	if err := httpx.DecodeJSON(r, &body); err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	u, err := h.svc.SignUp(r.Context(), core.NewUser{Email: body.Email, Password: body.Password, Language: body.Language}, httpx.Client(r))
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	h.ok(w, toUser(u))
+}
+
+// POST /api/v4/session/token {email, password}
+func (h *Handler) signIn(w http.ResponseWriter, r *http.Request) {
+	var body struct {
+		Email    string `json:"email"`
+		Password string `json:"password"`
+	}
+	if err := httpx.DecodeJSON(r, &body); err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	u, pair, err := h.svc.SignIn(r.Context(), body.Email, body.Password, httpx.Client(r))
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	h.ok(w, loginResponse{User: toUser(u), Token: toToken(pair)})
+}
+
+type refreshBody struct {
+	RefreshToken string `json:"refresh_token"`
+}
+
+// POST /api/v4/session/token/refresh {refresh_token}
+func (h *Handler) refresh(w http.ResponseWriter, r *http.Request) {
+	var body refreshBody
+	if err := httpx.DecodeJSON(r, &body); err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	pair, err := h.svc.Refresh(r.Context(), body.RefreshToken, httpx.Client(r))
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	h.ok(w, toToken(pair))
+}
+
+// DELETE /api/v4/session/token {refresh_token}
+func (h *Handler) signOut(w http.ResponseWriter, r *http.Request) {
+	var body refreshBody
+	if err := httpx.DecodeJSON(r, &body); err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	if err := h.svc.SignOut(r.Context(), body.RefreshToken, httpx.Client(r)); err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	h.ok(w, nil)
+}
+
+type openID struct {
+	Provider int       `json:"provider"`
+	LinkedAt time.Time `json:"linked_at"`
+	// ProviderKey is additive: the string id, which tells apart several
+	// providers of one kind.
+	ProviderKey string `json:"provider_key"`
+}
+
+type loginActivity struct {
+	CreatedAt      time.Time `json:"created_at"`
+	IP             string    `json:"ip"`
+	Browser        string    `json:"browser"`
+	Device         string    `json:"device"`
+	OS             string    `json:"os"`
+	LoginWith      string    `json:"login_with"`
+	OpenIDProvider int       `json:"open_id_provider"`
+	Success        bool      `json:"success"`
+	WebDAV         bool      `json:"webdav"`
+}
+
+type settings struct {
+	OpenID        []openID        `json:"open_id"`
+	Passwordless  bool            `json:"passwordless"`
+	TwoFAEnabled  bool            `json:"two_fa_enabled"`
+	Passkeys      []struct{}      `json:"passkeys"`
+	LoginActivity []loginActivity `json:"login_activity"`
+}
+
+// GET /api/v4/user/setting
+func (h *Handler) settings(w http.ResponseWriter, r *http.Request, u core.User) {
+	ids, err := h.svc.Identities(r.Context(), u.ID)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	events, err := h.svc.LoginActivity(r.Context(), u.ID, 50)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	out := settings{OpenID: []openID{}, Passwordless: u.Passwordless(), Passkeys: []struct{}{}, LoginActivity: []loginActivity{}}
+	for _, id := range ids {
+		out.OpenID = append(out.OpenID, openID{Provider: h.providerCode(id.ProviderID), LinkedAt: id.LinkedAt, ProviderKey: id.ProviderID})
+	}
+	for _, e := range events {
+		ua := parseUserAgent(e.UserAgent)
+		a := loginActivity{CreatedAt: e.At, IP: e.IP, Browser: ua.Browser, Device: ua.Device, OS: ua.OS, Success: e.Success}
+		if e.Method == core.MethodOpenID {
+			a.LoginWith = "openid"
+			a.OpenIDProvider = h.providerCode(e.ProviderID)
+		}
+		out.LoginActivity = append(out.LoginActivity, a)
+	}
+	h.ok(w, out)
+}
+
+// providerCode is the Cloudreve integer of a provider id; identities of
+// providers no longer configured report their stored kind as OIDC.
+func (h *Handler) providerCode(id string) int {
+	if p, ok := h.svc.Provider(id); ok {
+		return api.CloudreveCode(p.Kind)
+	}
+	return 2
+}
+
+// GET /api/v4/user/avatar/{id}: Cloudreve clients load avatars here;
+// tether redirects to the upstream picture it recorded.
+func (h *Handler) avatar(w http.ResponseWriter, r *http.Request) {
+	u, err := h.svc.Store().GetUser(r.Context(), r.PathValue("id"))
+	if err != nil || u.Avatar == "" {
+		http.NotFound(w, r)
+		return
+	}
+	w.Header().Set("Cache-Control", "public, max-age=3600")
+	http.Redirect(w, r, u.Avatar, http.StatusFound)
+}
+
+func itoa(n int) string { return strconv.Itoa(n) }
+
+func newCorrelationID() string { return uuid.NewString() }

@@ -1,0 +1,190 @@
+package core
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"log/slog"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/tether-id/tether/internal/jwt"
+	"github.com/tether-id/tether/internal/password"
+	"github.com/tether-id/tether/internal/seal"
+	"github.com/tether-id/tether/provider"
+)
+
+// Provider is a configured upstream provider as the core sees it: policy
+// from the config plus the protocol implementation.
+type Provider struct {
+	ID      string
+	Kind    string // provider.KindOIDC, KindLogto or KindQQ
+	Name    string
+	Icon    string
+	Enabled bool
+	// DirectSignIn creates a passwordless account for an unknown identity.
+	DirectSignIn bool
+	// LinkByVerifiedEmail links an unknown identity to the local account
+	// with the same email, when both emails are verified.
+	LinkByVerifiedEmail bool
+	Upstream            provider.Provider
+}
+
+// Options configure a Service.
+type Options struct {
+	Store     Store
+	Providers []Provider
+	// Secret signs access tokens (at least 32 bytes).
+	Secret []byte
+	// EncryptionKey seals upstream tokens at rest (32 bytes).
+	EncryptionKey []byte
+
+	AccessTTL      time.Duration
+	RefreshTTL     time.Duration
+	FlowTTL        time.Duration
+	BindBrowser    bool
+	PasswordSignUp bool
+	// Password sets the argon2id cost; zero means password.Default.
+	Password password.Params
+
+	Now    func() time.Time
+	Logger *slog.Logger
+}
+
+// Service applies tether's rules: sign-up, sign-in, sessions, upstream
+// flows, linking and unlinking. It knows nothing of HTTP or SQL; the API
+// surfaces call it and the Store persists for it.
+type Service struct {
+	store     Store
+	providers []Provider
+	byID      map[string]*Provider
+	tokens    *jwt.Signer
+	box       *seal.Box
+	opts      Options
+	now       func() time.Time
+	log       *slog.Logger
+}
+
+// New returns a Service.
+func New(opts Options) (*Service, error) {
+	if opts.Store == nil {
+		return nil, errors.New("core: no store")
+	}
+	tokens, err := jwt.NewSigner(opts.Secret)
+	if err != nil {
+		return nil, err
+	}
+	box, err := seal.New(opts.EncryptionKey)
+	if err != nil {
+		return nil, err
+	}
+	if opts.AccessTTL <= 0 || opts.RefreshTTL <= 0 || opts.FlowTTL <= 0 {
+		return nil, errors.New("core: token and flow lifetimes must be positive")
+	}
+	if opts.Password == (password.Params{}) {
+		opts.Password = password.Default
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	s := &Service{
+		store:     opts.Store,
+		providers: opts.Providers,
+		byID:      map[string]*Provider{},
+		tokens:    tokens,
+		box:       box,
+		opts:      opts,
+		now:       func() time.Time { return opts.Now().UTC() },
+		log:       opts.Logger,
+	}
+	for i := range s.providers {
+		p := &s.providers[i]
+		if _, dup := s.byID[p.ID]; dup {
+			return nil, errors.New("core: duplicate provider id " + p.ID)
+		}
+		if p.Upstream == nil {
+			return nil, errors.New("core: provider " + p.ID + " has no upstream")
+		}
+		s.byID[p.ID] = p
+	}
+	return s, nil
+}
+
+// Store returns the store, for the admin CLI and health checks.
+func (s *Service) Store() Store { return s.store }
+
+// Providers returns every configured provider, enabled or not, in config
+// order.
+func (s *Service) Providers() []Provider { return s.providers }
+
+// Provider returns the provider with id; ok is false if there is none.
+func (s *Service) Provider(id string) (Provider, bool) {
+	p, ok := s.byID[id]
+	if !ok {
+		return Provider{}, false
+	}
+	return *p, true
+}
+
+// FirstEnabled returns the first enabled provider of kind, which is what
+// Cloudreve's integer provider codes name.
+func (s *Service) FirstEnabled(kind string) (Provider, bool) {
+	for _, p := range s.providers {
+		if p.Kind == kind && p.Enabled {
+			return p, true
+		}
+	}
+	return Provider{}, false
+}
+
+// PasswordSignUpEnabled reports whether local sign-up is open.
+func (s *Service) PasswordSignUpEnabled() bool { return s.opts.PasswordSignUp }
+
+// record stores an audit event. A failure to record is logged, not
+// returned: audit must not turn a good sign-in into an error.
+func (s *Service) record(ctx context.Context, e Event) {
+	e.ID = uuid.NewString()
+	if e.At.IsZero() {
+		e.At = s.now()
+	}
+	if err := s.store.RecordEvent(context.WithoutCancel(ctx), e); err != nil {
+		s.log.ErrorContext(ctx, "audit event not recorded", "kind", e.Kind, "user", e.UserID, "err", err)
+	}
+}
+
+// randomToken returns n random bytes, base64url without padding.
+func randomToken(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b) // crypto/rand.Read never fails (Go 1.24+)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// Hash returns the hex SHA-256 of a secret, the form in which tether
+// stores refresh tokens and browser-binding secrets.
+func Hash(secret string) string {
+	sum := sha256.Sum256([]byte(secret))
+	return hex.EncodeToString(sum[:])
+}
+
+// NewBrowserSecret returns a value for the browser-binding cookie.
+func NewBrowserSecret() string { return randomToken(32) }
+
+// internal wraps a storage or other unexpected error; *Error values and
+// nil pass through.
+func internal(err error) error {
+	if err == nil {
+		return nil
+	}
+	var e *Error
+	if errors.As(err, &e) {
+		return err
+	}
+	return Wrap(CodeInternal, err, "Database error")
+}
