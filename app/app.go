@@ -1,0 +1,205 @@
+// Package app builds a running tether from a configuration: the store,
+// the providers, the core service and the HTTP server with every surface
+// registered. cmd/tether and end-to-end tests both start tether this way,
+// so tests exercise the same wiring as production.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/tether-id/tether/api/cloudreve"
+	"github.com/tether-id/tether/config"
+	"github.com/tether-id/tether/core"
+	"github.com/tether-id/tether/internal/ratelimit"
+	"github.com/tether-id/tether/internal/seal"
+	"github.com/tether-id/tether/server"
+	"github.com/tether-id/tether/store/postgres"
+	"github.com/tether-id/tether/store/sqlite"
+)
+
+// Options change how New builds an App.
+type Options struct {
+	Logger *slog.Logger
+	// HTTPClient is used to talk to upstream providers; nil means a client
+	// with sensible timeouts.
+	HTTPClient *http.Client
+	// Mount registers extra handlers (tether dev mounts the demo OP).
+	Mount func(*http.ServeMux)
+	// Now replaces the clock in tests.
+	Now func() time.Time
+}
+
+// App is a built tether instance.
+type App struct {
+	Config  *config.Config
+	Store   core.Store
+	Service *core.Service
+	Server  *server.Server
+	log     *slog.Logger
+}
+
+// Store is a core.Store that can apply its migrations.
+type Store interface {
+	core.Store
+	Migrate(ctx context.Context) error
+}
+
+// OpenStore opens the database a DSN names, without migrating.
+func OpenStore(ctx context.Context, dsn string) (Store, error) {
+	switch {
+	case strings.HasPrefix(dsn, "sqlite:"):
+		return sqlite.Open(ctx, dsn)
+	case strings.HasPrefix(dsn, "postgres://"), strings.HasPrefix(dsn, "postgresql://"):
+		return postgres.Open(ctx, dsn)
+	}
+	return nil, fmt.Errorf("database: unsupported DSN %q", dsn)
+}
+
+// New builds an App from cfg: it opens (and, with auto_migrate, migrates)
+// the store, builds every provider and registers every surface.
+func New(ctx context.Context, cfg *config.Config, opts Options) (*App, error) {
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.HTTPClient == nil {
+		opts.HTTPClient = &http.Client{Timeout: 15 * time.Second}
+	}
+	st, err := OpenStore(ctx, cfg.Database)
+	if err != nil {
+		return nil, err
+	}
+	a, err := build(ctx, cfg, st, opts)
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	return a, nil
+}
+
+func build(ctx context.Context, cfg *config.Config, st Store, opts Options) (*App, error) {
+	if cfg.AutoMigrate {
+		if err := st.Migrate(ctx); err != nil {
+			return nil, fmt.Errorf("database: migrate: %w", err)
+		}
+	}
+	providers, err := Providers(cfg, opts.HTTPClient)
+	if err != nil {
+		return nil, err
+	}
+	encKey, err := seal.ParseKey(cfg.EncryptionKey)
+	if err != nil {
+		return nil, fmt.Errorf("encryption_key: %w", err)
+	}
+	svc, err := core.New(core.Options{
+		Store:          st,
+		Providers:      providers,
+		Secret:         []byte(cfg.SecretKey),
+		EncryptionKey:  encKey,
+		AccessTTL:      cfg.Tokens.AccessTTL.D(),
+		RefreshTTL:     cfg.Tokens.RefreshTTL.D(),
+		FlowTTL:        cfg.Flows.TTL.D(),
+		BindBrowser:    cfg.Flows.BindBrowser,
+		PasswordSignUp: cfg.Registration.Password,
+		Now:            opts.Now,
+		Logger:         opts.Logger,
+	})
+	if err != nil {
+		return nil, err
+	}
+	var proxies []netip.Prefix
+	for _, p := range cfg.RateLimit.TrustedProxies {
+		prefix, err := config.ParsePrefix(p)
+		if err != nil {
+			return nil, fmt.Errorf("rate_limit.trusted_proxies: %w", err)
+		}
+		proxies = append(proxies, prefix)
+	}
+	srv := server.New(server.Options{Logger: opts.Logger, TrustedProxies: proxies, Ready: st.Ping})
+	var limiter *ratelimit.Limiter
+	if cfg.RateLimit.Enabled {
+		limiter = ratelimit.New(cfg.RateLimit.PerIPPerMinute, opts.Now)
+	}
+	cloudreve.New(svc, cloudreve.Options{
+		PublicURL: cfg.PublicURL, Debug: cfg.Debug, FlowTTL: cfg.Flows.TTL.D(), Limiter: limiter, Logger: opts.Logger,
+	}).Register(srv.Mux)
+	if opts.Mount != nil {
+		opts.Mount(srv.Mux)
+	}
+	return &App{Config: cfg, Store: st, Service: svc, Server: srv, log: opts.Logger}, nil
+}
+
+// Handler is the whole HTTP handler.
+func (a *App) Handler() http.Handler { return a.Server.Handler() }
+
+// Close releases the store.
+func (a *App) Close() error { return a.Store.Close() }
+
+// Serve answers on ln until ctx is done, then shuts down gracefully:
+// it stops accepting, lets requests in flight finish (up to 15s) and
+// stops the janitor that purges expired flows and tokens.
+func (a *App) Serve(ctx context.Context, ln net.Listener) error {
+	hs := &http.Server{
+		Handler:           a.Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(a.log.Handler(), slog.LevelWarn),
+		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+	}
+	var wg sync.WaitGroup
+	janitorCtx, stopJanitor := context.WithCancel(ctx)
+	defer stopJanitor()
+	wg.Go(func() { a.janitor(janitorCtx, time.Minute) })
+
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+	select {
+	case err := <-errc:
+		stopJanitor()
+		wg.Wait()
+		return err
+	case <-ctx.Done():
+	}
+	a.log.Info("shutting down")
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	err := hs.Shutdown(shutdownCtx)
+	stopJanitor()
+	wg.Wait()
+	if errors.Is(err, context.DeadlineExceeded) {
+		hs.Close()
+	}
+	if e := <-errc; !errors.Is(e, http.ErrServerClosed) && err == nil {
+		err = e
+	}
+	return err
+}
+
+// janitor purges expired flows and dead refresh tokens every interval.
+func (a *App) janitor(ctx context.Context, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			flows, tokens, err := a.Service.Purge(ctx)
+			if err != nil && ctx.Err() == nil {
+				a.log.Warn("purge failed", "err", err)
+			} else if flows+tokens > 0 {
+				a.log.Debug("purged", "flows", flows, "refresh_tokens", tokens)
+			}
+		}
+	}
+}

@@ -1,0 +1,224 @@
+// Command tether runs the tether sign-in broker and administers it.
+//
+//	tether serve --config tether.yaml   production server
+//	tether dev [--data DIR]             zero-config demo with a built-in OpenID provider
+//	tether migrate --config tether.yaml apply database migrations
+//	tether doctor --config tether.yaml  check every provider's setup
+//	tether user add|list|set|events     administer accounts
+//	tether version
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"runtime/debug"
+	"syscall"
+
+	"github.com/tether-id/tether/app"
+	"github.com/tether-id/tether/config"
+)
+
+// version is set at build time with -ldflags "-X main.version=v1.2.3".
+var version = ""
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	os.Exit(run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr, os.Environ()))
+}
+
+// env is what a command may touch, so tests can run commands in-process.
+type env struct {
+	ctx     context.Context
+	stdin   io.Reader
+	stdout  io.Writer
+	stderr  io.Writer
+	environ []string
+	// listening, when set, is told the address the server listens on.
+	listening func(addr string)
+}
+
+const usage = `usage: tether <command> [flags]
+
+commands:
+  serve    --config FILE        run the server
+  dev      [--data DIR]         run a zero-config demo (SQLite, demo provider)
+  migrate  --config FILE        apply database migrations
+  doctor   --config FILE        check each provider: discovery, issuer, keys, redirect URIs
+  user     add|list|set|events  administer accounts (tether user -h)
+  version                       print the version
+`
+
+// errUsage marks errors whose message is the usage text already printed.
+var errUsage = errors.New("usage")
+
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, environ []string) int {
+	e := &env{ctx: ctx, stdin: stdin, stdout: stdout, stderr: stderr, environ: environ}
+	return e.exit(e.dispatch(args))
+}
+
+func (e *env) exit(err error) int {
+	switch {
+	case err == nil:
+		return 0
+	case errors.Is(err, errUsage), errors.Is(err, flag.ErrHelp):
+		return 2
+	}
+	fmt.Fprintln(e.stderr, "tether:", err)
+	return 1
+}
+
+func (e *env) dispatch(args []string) error {
+	if len(args) == 0 {
+		fmt.Fprint(e.stderr, usage)
+		return errUsage
+	}
+	cmd, rest := args[0], args[1:]
+	switch cmd {
+	case "serve":
+		return e.serve(rest)
+	case "dev":
+		return e.dev(rest)
+	case "migrate":
+		return e.migrate(rest)
+	case "doctor":
+		return e.doctor(rest)
+	case "user":
+		return e.user(rest)
+	case "version", "--version", "-v":
+		fmt.Fprintln(e.stdout, "tether", versionString())
+		return nil
+	case "help", "-h", "--help":
+		fmt.Fprint(e.stdout, usage)
+		return nil
+	}
+	fmt.Fprintf(e.stderr, "tether: unknown command %q\n\n%s", cmd, usage)
+	return errUsage
+}
+
+func versionString() string {
+	if version != "" {
+		return version
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		return bi.Main.Version
+	}
+	return "devel"
+}
+
+// flags returns a FlagSet that prints its usage to stderr.
+func (e *env) flags(name string) *flag.FlagSet {
+	fs := flag.NewFlagSet("tether "+name, flag.ContinueOnError)
+	fs.SetOutput(e.stderr)
+	return fs
+}
+
+// configFlags adds --config and --dev (use tether dev's configuration and
+// data directory) to fs.
+type configFlags struct {
+	path string
+	dev  bool
+	data string
+}
+
+func (c *configFlags) add(fs *flag.FlagSet) {
+	fs.StringVar(&c.path, "config", "", "configuration file (YAML)")
+	fs.BoolVar(&c.dev, "dev", false, "use the configuration of `tether dev`")
+	fs.StringVar(&c.data, "data", "data", "with --dev: the data directory")
+}
+
+func (e *env) loadConfig(c configFlags) (*config.Config, error) {
+	if c.dev {
+		cfg, _, err := devConfig(c.data, e.environ)
+		return cfg, err
+	}
+	if c.path == "" {
+		return nil, errors.New("--config FILE is required (or --dev for the dev setup)")
+	}
+	return config.Load(c.path, e.environ, config.Options{})
+}
+
+func logger(cfg *config.Config, w io.Writer) *slog.Logger {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(cfg.Log.Level))
+	opts := &slog.HandlerOptions{Level: level}
+	if cfg.Log.Format == "text" {
+		return slog.New(slog.NewTextHandler(w, opts))
+	}
+	return slog.New(slog.NewJSONHandler(w, opts))
+}
+
+func (e *env) serve(args []string) error {
+	fs := e.flags("serve")
+	var c configFlags
+	fs.StringVar(&c.path, "config", "", "configuration file (YAML)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if c.path == "" {
+		fmt.Fprintln(e.stderr, "tether serve: --config FILE is required")
+		return errUsage
+	}
+	cfg, err := config.Load(c.path, e.environ, config.Options{})
+	if err != nil {
+		return err
+	}
+	log := logger(cfg, e.stderr)
+	a, err := app.New(e.ctx, cfg, app.Options{Logger: log})
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	return e.listenAndServe(a, log, cfg.Listen)
+}
+
+func (e *env) listenAndServe(a *app.App, log *slog.Logger, addr string) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	log.Info("tether listening", "addr", ln.Addr().String(), "public_url", a.Config.PublicURL, "version", versionString())
+	if e.listening != nil {
+		e.listening(ln.Addr().String())
+	}
+	return a.Serve(e.ctx, ln)
+}
+
+func (e *env) migrate(args []string) error {
+	fs := e.flags("migrate")
+	var c configFlags
+	c.add(fs)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	cfg, err := e.loadConfig(c)
+	if err != nil {
+		return err
+	}
+	st, err := app.OpenStore(e.ctx, cfg.Database)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	if err := st.Migrate(e.ctx); err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	fmt.Fprintln(e.stdout, "database is up to date")
+	return nil
+}
+
+// open builds the app for an admin command (no server).
+func (e *env) open(c configFlags) (*app.App, error) {
+	cfg, err := e.loadConfig(c)
+	if err != nil {
+		return nil, err
+	}
+	return app.New(e.ctx, cfg, app.Options{Logger: slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))})
+}
