@@ -433,13 +433,14 @@ func redactURLError(err error, endpoint *url.URL) error {
 	return &url.Error{Op: ue.Op, URL: safe.Redacted(), Err: redactURLError(ue.Err, endpoint)}
 }
 
-// stepError wraps err from one step of the exchange.
+// stepError wraps err from one step of the exchange. message says what
+// went wrong when QQ answered; an unreachable QQ gets its own message.
 func stepError(reason, message string, err error) *provider.Error {
+	e := &provider.Error{Reason: reason, Message: message, Err: err}
 	var u *unavailableError
-	return &provider.Error{
-		Reason:      reason,
-		Message:     message,
-		Unavailable: errors.As(err, &u),
-		Err:         err,
+	if errors.As(err, &u) {
+		e.Unavailable = true
+		e.Message = "QQ Connect could not be reached; try again later"
 	}
+	return e
 }

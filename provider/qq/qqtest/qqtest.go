@@ -246,6 +246,20 @@ func (s *Server) Advance(d time.Duration) {
 	s.offset += d
 }
 
+// IssueToken returns a valid access token for u, as the token endpoint
+// would give, for tests that inject their own token answer with ReplyNext.
+func (s *Server) IssueToken(u User) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	g := &grant{user: s.users[u.OpenID], expires: s.now().Add(TokenLifetime)}
+	if g.user == nil {
+		panic("qqtest: IssueToken for a user not made by AddUser")
+	}
+	at := hexID(16)
+	s.access[at] = g
+	return at
+}
+
 // LastQuery returns the parameters of the last request to ep, nil if none.
 func (s *Server) LastQuery(ep Endpoint) url.Values {
 	s.mu.Lock()
