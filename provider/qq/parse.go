@@ -344,9 +344,12 @@ func apiError(code, description string) error {
 		return nil
 	}
 	n, err := strconv.ParseInt(code, 10, 64)
-	if err != nil {
+	switch {
+	case err != nil:
 		// A word instead of a number: still an error, never a success.
 		return &APIError{Description: clean(code + ": " + description)}
+	case n == 0: // "00", "-0"
+		return nil
 	}
 	return &APIError{Code: n, Description: clean(description)}
 }

@@ -65,6 +65,8 @@ func TestParseTokenResponse(t *testing.T) {
 			tokenResponse{AccessToken: "A", ExpiresIn: 60}, ok},
 		{"json error 0 is no error", `{"error":0,"access_token":"A"}`,
 			tokenResponse{AccessToken: "A"}, ok},
+		{"json error \"00\" is no error", `{"error":"00","ret":"-0","access_token":"A"}`,
+			tokenResponse{AccessToken: "A"}, ok},
 
 		{"json error", `{"error":100019,"error_description":"code to access token error"}`, tokenResponse{}, qqErr(100019)},
 		{"json error as string", `{"error":"100020","error_description":"code is reused error"}`, tokenResponse{}, qqErr(100020)},
