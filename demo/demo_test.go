@@ -662,7 +662,9 @@ func TestLoginPage(t *testing.T) {
 	t.Run("unknown request id", func(t *testing.T) {
 		for _, req := range []func() (*http.Response, error){
 			func() (*http.Response, error) { return http.Get(e.issuer + "/login?id=nope") },
-			func() (*http.Response, error) { return http.PostForm(e.issuer+"/login", url.Values{"id": {"nope"}, "as": {"alice"}}) },
+			func() (*http.Response, error) {
+				return http.PostForm(e.issuer+"/login", url.Values{"id": {"nope"}, "as": {"alice"}})
+			},
 		} {
 			resp, err := req()
 			if err != nil {
@@ -817,5 +819,70 @@ func TestNewRejectsBadConfig(t *testing.T) {
 				t.Error("New accepted it")
 			}
 		})
+	}
+}
+
+func TestRevokeAndIntrospect(t *testing.T) {
+	e := start(t, "/demo")
+	var endpoints struct {
+		Revocation    string `json:"revocation_endpoint"`
+		Introspection string `json:"introspection_endpoint"`
+	}
+	if err := e.provider.Claims(&endpoints); err != nil {
+		t.Fatal(err)
+	}
+	cfg := e.oauth(oauth2.AuthStyleInHeader, oidc.ScopeOpenID, oidc.ScopeOfflineAccess, "email")
+	a := e.newAttempt(cfg)
+	q := e.signIn(t, a, url.Values{"as": {"bob"}})
+	tok, err := cfg.Exchange(e.ctx, q.Get("code"), oauth2.VerifierOption(a.verifier))
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	introspect := func(basic bool) (int, map[string]any) {
+		form := url.Values{"token": {tok.AccessToken}}
+		if !basic {
+			form.Set("client_id", clientID)
+			form.Set("client_secret", clientSecret)
+		}
+		req, _ := http.NewRequest(http.MethodPost, endpoints.Introspection, strings.NewReader(form.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		if basic {
+			req.SetBasicAuth(clientID, clientSecret)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got map[string]any
+		json.Unmarshal([]byte(readBody(t, resp)), &got)
+		return resp.StatusCode, got
+	}
+	if status, got := introspect(true); status != http.StatusOK || got["active"] != true || got["sub"] != "bob" || got["client_id"] != clientID || got["email_verified"] != false {
+		t.Errorf("introspection with client_secret_basic: %d %v, want bob's active token", status, got)
+	}
+	// Discovery advertises client_secret_basic only for introspection.
+	if status, got := introspect(false); status == http.StatusOK && got["active"] == true {
+		t.Error("introspection accepted client_secret_post, which discovery does not advertise")
+	}
+
+	// Revocation with client_secret_post (RFC 7009).
+	resp, err := http.PostForm(endpoints.Revocation, url.Values{
+		"token": {tok.RefreshToken}, "token_type_hint": {"refresh_token"},
+		"client_id": {clientID}, "client_secret": {clientSecret},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("revocation: got %s", resp.Status)
+	}
+	_, err = cfg.TokenSource(e.ctx, &oauth2.Token{RefreshToken: tok.RefreshToken}).Token()
+	if got := oauthErrorCode(err); got != "invalid_grant" {
+		t.Errorf("refreshing with a revoked token: error = %v, want invalid_grant", err)
+	}
+	if _, got := introspect(true); got["active"] == true {
+		t.Error("the access token issued with the revoked refresh token is still active")
 	}
 }

@@ -22,7 +22,7 @@ func (o *OP) discovery(w http.ResponseWriter, r *http.Request) {
 	clientAuth := []oidc.AuthMethod{oidc.AuthMethodBasic, oidc.AuthMethodPost}
 	cfg.TokenEndpointAuthMethodsSupported = clientAuth
 	cfg.RevocationEndpointAuthMethodsSupported = clientAuth
-	cfg.IntrospectionEndpointAuthMethodsSupported = clientAuth
+	cfg.IntrospectionEndpointAuthMethodsSupported = []oidc.AuthMethod{oidc.AuthMethodBasic} // the package takes no other
 	cfg.IntrospectionEndpointAuthSigningAlgValuesSupported = nil
 	cfg.RevocationEndpointAuthSigningAlgValuesSupported = nil
 	cfg.DeviceAuthorizationEndpoint = ""
