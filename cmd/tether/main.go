@@ -176,15 +176,20 @@ func (e *env) serve(args []string) error {
 		return err
 	}
 	defer a.Close()
-	return e.listenAndServe(a, log, cfg.Listen)
+	return e.listenAndServe(a, log, cfg.Listen, nil)
 }
 
-func (e *env) listenAndServe(a *app.App, log *slog.Logger, addr string) error {
+// listenAndServe listens on addr, calls banner once the port is taken,
+// and serves until the context ends.
+func (e *env) listenAndServe(a *app.App, log *slog.Logger, addr string, banner func()) error {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
 	log.Info("tether listening", "addr", ln.Addr().String(), "public_url", a.Config.PublicURL, "version", versionString())
+	if banner != nil {
+		banner()
+	}
 	if e.listening != nil {
 		e.listening(ln.Addr().String())
 	}
