@@ -184,8 +184,8 @@ var (
 
 // form is the first form of a page: enough HTML for the OPs' plain pages.
 type form struct {
-	action      string
-	values      url.Values
+	action        string
+	values        url.Values
 	hasPassword   bool
 	passwordField string
 	userField     string

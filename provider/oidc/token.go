@@ -24,8 +24,8 @@ type tokenResponse struct {
 	// ExpiresIn is a number, or a string holding one from some OPs;
 	// kept raw so that an odd value only loses the expiry.
 	ExpiresIn        json.RawMessage `json:"expires_in"`
-	Error            string      `json:"error"`
-	ErrorDescription string      `json:"error_description"`
+	Error            string          `json:"error"`
+	ErrorDescription string          `json:"error_description"`
 }
 
 // authMethod picks how to authenticate to the token endpoint: the
