@@ -1,0 +1,261 @@
+// Package testpeer runs real OpenID Providers for tests, from any
+// package's tests: zitadel/oidc's example OP in-process (pure Go, always
+// available) and panva's oidc-provider under node (plain, or configured
+// like Logto), plus a cookie-jar "browser" that signs in through their
+// real HTML login and consent pages.
+package testpeer
+
+import (
+	"encoding/json"
+	"fmt"
+	"html"
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+)
+
+// OP is a running OpenID Provider with one confidential client registered.
+type OP struct {
+	Issuer       string
+	ClientID     string
+	ClientSecret string
+	// RedirectURIs are the client's registered redirect URIs; the first
+	// is the default for tests.
+	RedirectURIs []string
+
+	origin string // scheme://host:port of the OP
+	panva  bool
+}
+
+// RedirectURI returns the client's first registered redirect URI.
+func (op *OP) RedirectURI() string { return op.RedirectURIs[0] }
+
+// User is an account both OPs know.
+type User struct {
+	Login    string
+	Password string
+	Subject  string
+	Email    string
+	// EmailVerified is the OP's email_verified claim.
+	EmailVerified bool
+	Name          string
+	// Picture is panva's picture claim; zitadel's example OP has none.
+	Picture string
+}
+
+// The accounts of both OPs. panva accepts any other login name too (it
+// becomes the subject) and ignores passwords; zitadel checks them.
+var (
+	Alice = User{Login: "alice", Password: "alice-password", Subject: "alice",
+		Email: "alice@example.test", EmailVerified: true, Name: "Alice Liddell",
+		Picture: "https://example.test/alice.png"}
+	Bob = User{Login: "bob", Password: "bob-password", Subject: "bob",
+		Email: "bob@example.test", EmailVerified: false, Name: "Bob Builder"}
+)
+
+// defaultRedirectURI is registered when a test names none. Nothing listens
+// there: the browser stops at the redirect to it.
+const defaultRedirectURI = "http://rp.test/callback"
+
+// Client credentials registered on every OP.
+const (
+	ClientID     = "tether-test"
+	ClientSecret = "tether-test-secret-0123456789abcdef-0123456789abcdef-0123456789"
+)
+
+// Browser is a cookie-jar HTTP client that walks an OP's login pages the
+// way a person would, without running scripts. It keeps its cookies
+// between logins, like a real browser (so a second login may skip the
+// password page).
+type Browser struct {
+	t      testing.TB
+	op     *OP
+	client *http.Client
+	// Pages are the HTML pages seen, in order, across all logins.
+	Pages []Page
+}
+
+// Page is one HTML page the browser was shown.
+type Page struct {
+	URL  *url.URL
+	Body string
+}
+
+// Browser returns a browser with an empty cookie jar.
+func (op *OP) Browser(t testing.TB) *Browser {
+	jar, err := cookiejar.New(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &Browser{t: t, op: op, client: &http.Client{
+		Jar:     jar,
+		Timeout: 30 * time.Second,
+		CheckRedirect: func(*http.Request, []*http.Request) error {
+			return http.ErrUseLastResponse
+		},
+	}}
+}
+
+// Login signs user in, in a fresh browser, starting at authURL, and
+// returns the redirect back to the relying party without following it.
+func (op *OP) Login(t testing.TB, authURL string, user User) *url.URL {
+	t.Helper()
+	return op.Browser(t).Login(authURL, user)
+}
+
+// maxSteps bounds one login's requests, so a redirect loop fails the test.
+const maxSteps = 20
+
+// Login starts at authURL, follows the OP's redirects, fills the login
+// form with user's credentials, accepts any consent page, and returns the
+// first redirect that leaves the OP: the callback to the relying party,
+// carrying a code or an error.
+func (b *Browser) Login(authURL string, user User) *url.URL {
+	b.t.Helper()
+	req, err := http.NewRequest(http.MethodGet, authURL, nil)
+	if err != nil {
+		b.t.Fatalf("login: %v", err)
+	}
+	passwordPages := 0
+	for range maxSteps {
+		resp, err := b.client.Do(req)
+		if err != nil {
+			b.t.Fatalf("login: %s %s: %v", req.Method, req.URL, err)
+		}
+		body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+		resp.Body.Close()
+		if err != nil {
+			b.t.Fatalf("login: reading %s: %v", req.URL, err)
+		}
+		switch {
+		case resp.StatusCode >= 300 && resp.StatusCode < 400:
+			loc, err := req.URL.Parse(resp.Header.Get("Location"))
+			if err != nil {
+				b.t.Fatalf("login: %s redirects to invalid %q", req.URL, resp.Header.Get("Location"))
+			}
+			if loc.Scheme+"://"+loc.Host != b.op.origin {
+				return loc
+			}
+			req, _ = http.NewRequest(http.MethodGet, loc.String(), nil)
+		case resp.StatusCode == http.StatusOK && strings.HasPrefix(resp.Header.Get("Content-Type"), "text/html"):
+			b.Pages = append(b.Pages, Page{URL: req.URL, Body: string(body)})
+			f, ok := parseForm(string(body))
+			if !ok {
+				b.t.Fatalf("login: no form on %s:\n%s", req.URL, body)
+			}
+			if f.hasPassword {
+				if passwordPages++; passwordPages > 1 {
+					b.t.Fatalf("login: the OP showed its login page again (wrong credentials for %q?):\n%s", user.Login, body)
+				}
+				f.fill(user)
+			}
+			action, err := req.URL.Parse(f.action)
+			if err != nil {
+				b.t.Fatalf("login: form action %q: %v", f.action, err)
+			}
+			req, _ = http.NewRequest(http.MethodPost, action.String(), strings.NewReader(f.values.Encode()))
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		default:
+			b.t.Fatalf("login: %s %s: HTTP %d:\n%s", req.Method, req.URL, resp.StatusCode, body)
+		}
+	}
+	b.t.Fatalf("login: no redirect to the relying party after %d requests", maxSteps)
+	return nil
+}
+
+// LastPage returns the last HTML page seen, "" if none.
+func (b *Browser) LastPage() string {
+	if len(b.Pages) == 0 {
+		return ""
+	}
+	return b.Pages[len(b.Pages)-1].Body
+}
+
+var (
+	formRe  = regexp.MustCompile(`(?is)<form\b([^>]*)>(.*?)</form>`)
+	inputRe = regexp.MustCompile(`(?is)<input\b([^>]*)>`)
+	attrRe  = regexp.MustCompile(`(?is)([a-z_:-]+)\s*=\s*"([^"]*)"`)
+)
+
+// form is the first form of a page: enough HTML for the OPs' plain pages.
+type form struct {
+	action        string
+	values        url.Values
+	hasPassword   bool
+	passwordField string
+	userField     string
+}
+
+func parseForm(page string) (form, bool) {
+	m := formRe.FindStringSubmatch(page)
+	if m == nil {
+		return form{}, false
+	}
+	f := form{action: attrs(m[1])["action"], values: url.Values{}}
+	for _, in := range inputRe.FindAllStringSubmatch(m[2], -1) {
+		a := attrs(in[1])
+		name := a["name"]
+		if name == "" {
+			continue
+		}
+		switch {
+		case strings.EqualFold(a["type"], "password"):
+			f.hasPassword, f.passwordField = true, name
+		case name == "login" || name == "username" || name == "email":
+			f.userField = name
+		}
+		f.values.Set(name, a["value"])
+	}
+	return f, true
+}
+
+func (f *form) fill(u User) {
+	if f.userField != "" {
+		f.values.Set(f.userField, u.Login)
+	}
+	f.values.Set(f.passwordField, u.Password)
+}
+
+func attrs(s string) map[string]string {
+	out := map[string]string{}
+	for _, m := range attrRe.FindAllStringSubmatch(s, -1) {
+		out[strings.ToLower(m[1])] = html.UnescapeString(m[2])
+	}
+	return out
+}
+
+// LastAuthorization returns the parameters of the last authorization
+// request the OP accepted, as the OP parsed them (panva only): proof of
+// what reached the OP, such as login_hint or Logto's extra parameters.
+func (op *OP) LastAuthorization(t testing.TB) url.Values {
+	t.Helper()
+	if !op.panva {
+		t.Fatal("LastAuthorization: only the panva OP records authorization requests")
+	}
+	resp, err := http.Get(op.origin + "/__test/last-authorization")
+	if err != nil {
+		t.Fatalf("LastAuthorization: %v", err)
+	}
+	defer resp.Body.Close()
+	var params map[string]any
+	if err := json.NewDecoder(resp.Body).Decode(&params); err != nil {
+		t.Fatalf("LastAuthorization: %v", err)
+	}
+	out := url.Values{}
+	for k, v := range params {
+		switch v := v.(type) {
+		case []any:
+			for _, x := range v {
+				out.Add(k, fmt.Sprint(x))
+			}
+		default:
+			out.Set(k, fmt.Sprint(v))
+		}
+	}
+	return out
+}
