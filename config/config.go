@@ -103,6 +103,9 @@ type Provider struct {
 
 	Claims      Claims   `yaml:"claims"`
 	IDTokenAlgs []string `yaml:"id_token_algs"`
+	// TokenEndpointAuth forces client_secret_basic or client_secret_post
+	// when the OP advertises both but the client is registered for one.
+	TokenEndpointAuth string `yaml:"token_endpoint_auth"`
 
 	// Key (qq) is the identity key: unionid or openid.
 	Key       string    `yaml:"key"`

@@ -130,6 +130,8 @@ func TestErrorsNameTheKey(t *testing.T) {
 		{"bad kind", base + "providers:\n  - { id: x, kind: saml, client_id: a, client_secret: b }\n", nil, false, []string{"providers[0].kind: want logto, qq or oidc"}},
 		{"bad id", base + "providers:\n  - { id: Bad/Id, kind: qq, client_id: a, client_secret: b }\n", nil, false, []string{"providers[0].id: want lower-case"}},
 		{"duplicate id", base + prov + " }\n  - { id: corp, kind: qq, client_id: a, client_secret: b }\n", nil, false, []string{`providers[1].id: duplicate provider id "corp"`}},
+		{"numeric id", base + "providers:\n  - { id: \"2\", kind: qq, client_id: a, client_secret: b }\n", nil, false, []string{"providers[0].id: must not be a number"}},
+		{"bad token auth", base + prov + ", token_endpoint_auth: private_key_jwt }\n", nil, false, []string{"providers[0].token_endpoint_auth: want client_secret_basic or client_secret_post"}},
 		{"missing issuer", base + "providers:\n  - { id: c, kind: oidc, client_id: a, client_secret: b }\n", nil, false, []string{"providers[0].issuer: required"}},
 		{"http issuer", base + "providers:\n  - { id: c, kind: oidc, issuer: http://sso.corp, client_id: a, client_secret: b }\n", nil, false, []string{"providers[0].issuer: must use https"}},
 		{"logto issuer", base + "providers:\n  - { id: l, kind: logto, issuer: https://t.logto.app, client_id: a, client_secret: b }\n", nil, false, []string{"providers[0].issuer: a Logto issuer ends in /oidc"}},

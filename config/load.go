@@ -175,6 +175,8 @@ func (c *Config) finish(opts Options) error {
 		key := func(k string) string { return fmt.Sprintf("providers[%d].%s", i, k) }
 		if !providerID.MatchString(p.ID) {
 			fail(key("id"), "want lower-case letters, digits, '-' or '_' (at most 63), got %q", p.ID)
+		} else if allDigits(p.ID) {
+			fail(key("id"), "must not be a number (numbers are Cloudreve's provider codes in URLs), got %q", p.ID)
 		} else if ids[p.ID] {
 			fail(key("id"), "duplicate provider id %q", p.ID)
 		}
@@ -206,6 +208,9 @@ func (c *Config) finish(opts Options) error {
 			if p.Endpoints != (Endpoints{}) {
 				fail(key("endpoints"), "only used by kind qq (kind %s uses discovery)", p.Kind)
 			}
+			if a := p.TokenEndpointAuth; a != "" && a != "client_secret_basic" && a != "client_secret_post" {
+				fail(key("token_endpoint_auth"), "want client_secret_basic or client_secret_post, got %q", a)
+			}
 			for j, alg := range p.IDTokenAlgs {
 				if !slices.Contains(knownAlgs, alg) {
 					fail(fmt.Sprintf("providers[%d].id_token_algs[%d]", i, j), "unsupported algorithm %q; want one of %s", alg, strings.Join(knownAlgs, ", "))
@@ -232,8 +237,19 @@ func (c *Config) finish(opts Options) error {
 			if len(p.IDTokenAlgs) > 0 {
 				fail(key("id_token_algs"), "not used by kind qq (no ID tokens)")
 			}
+			if p.TokenEndpointAuth != "" {
+				fail(key("token_endpoint_auth"), "not used by kind qq")
+			}
+			if p.Claims != (Claims{}) {
+				fail(key("claims"), "not used by kind qq (its fields are fixed)")
+			}
 		default:
 			fail(key("kind"), "want logto, qq or oidc, got %q", p.Kind)
+		}
+		for j, r := range p.Logto.Resource {
+			if u, err := url.Parse(r); err != nil || !u.IsAbs() || u.Fragment != "" {
+				fail(fmt.Sprintf("providers[%d].logto.resource[%d]", i, j), "want an absolute URI without fragment, got %q", r)
+			}
 		}
 		if p.Kind != KindLogto && (p.Logto.DirectSignIn != "" || p.Logto.FirstScreen != "" || len(p.Logto.Resource) > 0) {
 			fail(key("logto"), "only used by kind logto")
@@ -246,6 +262,15 @@ func (c *Config) finish(opts Options) error {
 // knownAlgs are the ID token algorithms a provider may list. HMAC ones
 // are allowed only when listed explicitly, never by default.
 var knownAlgs = []string{"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA", "HS256", "HS384", "HS512"}
+
+func allDigits(s string) bool {
+	for _, r := range s {
+		if r < '0' || r > '9' {
+			return false
+		}
+	}
+	return s != ""
+}
 
 func defaultName(p *Provider) string {
 	switch p.Kind {

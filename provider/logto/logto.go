@@ -48,6 +48,9 @@ type Config struct {
 	// resource parameter.
 	Resources []string
 
+	// TokenEndpointAuth forces client_secret_basic or client_secret_post.
+	TokenEndpointAuth string
+
 	ClockSkew    time.Duration
 	DiscoveryTTL time.Duration
 	HTTPClient   *http.Client
@@ -79,19 +82,20 @@ func New(cfg Config) (*oidc.Provider, error) {
 		extra.Add("resource", r)
 	}
 	return oidc.New(oidc.Config{
-		ID:              cfg.ID,
-		Issuer:          cfg.Issuer,
-		ClientID:        cfg.ClientID,
-		ClientSecret:    cfg.ClientSecret,
-		Scopes:          scopes,
-		Claims:          cfg.Claims,
-		IDTokenAlgs:     cfg.IDTokenAlgs,
-		ClockSkew:       cfg.ClockSkew,
-		DiscoveryTTL:    cfg.DiscoveryTTL,
-		ExtraAuthParams: extra,
-		SendLoginHint:   true,
-		HTTPClient:      cfg.HTTPClient,
-		Now:             cfg.Now,
-		Logger:          cfg.Logger,
+		ID:                cfg.ID,
+		Issuer:            cfg.Issuer,
+		ClientID:          cfg.ClientID,
+		ClientSecret:      cfg.ClientSecret,
+		Scopes:            scopes,
+		Claims:            cfg.Claims,
+		IDTokenAlgs:       cfg.IDTokenAlgs,
+		ClockSkew:         cfg.ClockSkew,
+		DiscoveryTTL:      cfg.DiscoveryTTL,
+		TokenEndpointAuth: cfg.TokenEndpointAuth,
+		ExtraAuthParams:   extra,
+		SendLoginHint:     true,
+		HTTPClient:        cfg.HTTPClient,
+		Now:               cfg.Now,
+		Logger:            cfg.Logger,
 	})
 }

@@ -1,0 +1,62 @@
+package app
+
+import (
+	"fmt"
+	"net/http"
+
+	"github.com/tether-id/tether/config"
+	"github.com/tether-id/tether/core"
+	"github.com/tether-id/tether/provider"
+	"github.com/tether-id/tether/provider/logto"
+	"github.com/tether-id/tether/provider/oidc"
+	"github.com/tether-id/tether/provider/qq"
+)
+
+// Providers builds every configured provider. Nothing here touches the
+// network: discovery happens on first use, so tether starts even while a
+// provider is down (and dev mode can point at its own demo OP).
+func Providers(cfg *config.Config, client *http.Client) ([]core.Provider, error) {
+	out := make([]core.Provider, 0, len(cfg.Providers))
+	for i, pc := range cfg.Providers {
+		up, err := upstream(pc, client)
+		if err != nil {
+			return nil, fmt.Errorf("providers[%d] (%s): %w", i, pc.ID, err)
+		}
+		out = append(out, core.Provider{
+			ID: pc.ID, Kind: pc.Kind, Name: pc.Name, Icon: pc.Icon, Enabled: pc.Enabled,
+			DirectSignIn: pc.DirectSignIn, LinkByVerifiedEmail: pc.LinkByVerifiedEmail,
+			Upstream: up,
+		})
+	}
+	return out, nil
+}
+
+func claims(c config.Claims) oidc.Claims {
+	return oidc.Claims{Subject: c.Subject, Email: c.Email, EmailVerified: c.EmailVerified, Name: c.Name, Avatar: c.Avatar}
+}
+
+func upstream(pc config.Provider, client *http.Client) (provider.Provider, error) {
+	switch pc.Kind {
+	case config.KindOIDC:
+		return oidc.New(oidc.Config{
+			ID: pc.ID, Issuer: pc.Issuer, ClientID: pc.ClientID, ClientSecret: pc.ClientSecret,
+			Scopes: pc.Scopes, Claims: claims(pc.Claims), IDTokenAlgs: pc.IDTokenAlgs,
+			TokenEndpointAuth: pc.TokenEndpointAuth, HTTPClient: client,
+		})
+	case config.KindLogto:
+		return logto.New(logto.Config{
+			ID: pc.ID, Issuer: pc.Issuer, ClientID: pc.ClientID, ClientSecret: pc.ClientSecret,
+			Scopes: pc.Scopes, Claims: claims(pc.Claims), IDTokenAlgs: pc.IDTokenAlgs,
+			TokenEndpointAuth: pc.TokenEndpointAuth,
+			DirectSignIn:      pc.Logto.DirectSignIn, FirstScreen: pc.Logto.FirstScreen, Resources: pc.Logto.Resource,
+			HTTPClient: client,
+		})
+	case config.KindQQ:
+		return qq.New(qq.Config{
+			ID: pc.ID, AppID: pc.ClientID, AppKey: pc.ClientSecret, Key: pc.Key, Scopes: pc.Scopes,
+			Endpoints: qq.Endpoints{Authorize: pc.Endpoints.Authorize, Token: pc.Endpoints.Token, Me: pc.Endpoints.Me, UserInfo: pc.Endpoints.UserInfo},
+			HTTPClient: client,
+		})
+	}
+	return nil, fmt.Errorf("unknown kind %q", pc.Kind)
+}
