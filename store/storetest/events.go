@@ -1,0 +1,61 @@
+package storetest
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/tether-id/tether/core"
+)
+
+var eventTests = []test{
+	{"Event/ListNewestFirst", testEventsNewestFirst},
+}
+
+func testEventsNewestFirst(t *testing.T, s core.Store) {
+	ctx := context.Background()
+	a := mustCreateUser(t, s)
+	b := mustCreateUser(t, s)
+	event := func(userID string, kind core.EventKind, at time.Time) core.Event {
+		return core.Event{
+			ID:         newID(),
+			UserID:     userID,
+			Kind:       kind,
+			Method:     core.MethodOpenID,
+			ProviderID: "logto",
+			Success:    true,
+			IP:         "2001:db8::1",
+			UserAgent:  "Mozilla/5.0 (X11; Linux x86_64) 测试",
+			At:         at,
+		}
+	}
+	failed := event(a.ID, core.EventSignInFailed, t0.Add(time.Minute))
+	failed.Success = false
+	failed.Method = core.MethodPassword
+	failed.ProviderID = ""
+	failed.Detail = string(core.CodeWrongPassword)
+	// Recorded out of order; At decides.
+	evs := []core.Event{
+		event(a.ID, core.EventSignUp, t0),
+		event(a.ID, core.EventLink, t0.Add(3*time.Minute)),
+		failed,
+		event(a.ID, core.EventSignIn, t0.Add(2*time.Minute)),
+		event(b.ID, core.EventSignIn, t0.Add(time.Hour)),
+		event("", core.EventSignInFailed, t0.Add(time.Hour)),
+	}
+	for _, e := range evs {
+		must(t, s.RecordEvent(ctx, e))
+	}
+	newestA := []core.Event{evs[1], evs[3], evs[2], evs[0]}
+	for _, limit := range []int{10, 4, 2, 1} {
+		got, err := s.ListEvents(ctx, a.ID, limit)
+		must(t, err)
+		sameEvents(t, got, newestA[:min(limit, len(newestA))])
+	}
+	got, err := s.ListEvents(ctx, b.ID, 10)
+	must(t, err)
+	sameEvents(t, got, evs[4:5])
+	got, err = s.ListEvents(ctx, "no-such-user", 10)
+	must(t, err)
+	sameEvents(t, got, nil)
+}
