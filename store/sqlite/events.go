@@ -24,13 +24,23 @@ func (s *Store) RecordEvent(ctx context.Context, e core.Event) error {
 	return nil
 }
 
-// ListEvents returns every event of the user when limit <= 0.
-func (s *Store) ListEvents(ctx context.Context, userID string, limit int) ([]core.Event, error) {
+// ListEvents returns the events of q.UserID of the kinds in q.Kinds (all
+// when empty), newest first; every matching event when q.Limit <= 0.
+func (s *Store) ListEvents(ctx context.Context, q core.EventQuery) ([]core.Event, error) {
+	limit := q.Limit
 	if limit <= 0 {
 		limit = -1 // no limit
 	}
-	rows, err := s.read.QueryContext(ctx, `SELECT `+eventColumns+` FROM events WHERE user_id = ?
-		ORDER BY at DESC, rowid DESC LIMIT ?`, userID, limit)
+	query := `SELECT ` + eventColumns + ` FROM events WHERE user_id = ?`
+	args := []any{q.UserID}
+	if len(q.Kinds) > 0 {
+		query += ` AND kind IN (?` + strings.Repeat(`, ?`, len(q.Kinds)-1) + `)`
+		for _, k := range q.Kinds {
+			args = append(args, string(k))
+		}
+	}
+	query += ` ORDER BY at DESC, rowid DESC LIMIT ?`
+	rows, err := s.read.QueryContext(ctx, query, append(args, limit)...)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: list events: %w", err)
 	}

@@ -48,14 +48,27 @@ func testEventsNewestFirst(t *testing.T, s core.Store) {
 	}
 	newestA := []core.Event{evs[1], evs[3], evs[2], evs[0]}
 	for _, limit := range []int{10, 4, 2, 1} {
-		got, err := s.ListEvents(ctx, a.ID, limit)
+		got, err := s.ListEvents(ctx, core.EventQuery{UserID: a.ID, Limit: limit})
 		must(t, err)
 		sameEvents(t, got, newestA[:min(limit, len(newestA))])
 	}
-	got, err := s.ListEvents(ctx, b.ID, 10)
+	got, err := s.ListEvents(ctx, core.EventQuery{UserID: b.ID, Limit: 10})
 	must(t, err)
 	sameEvents(t, got, evs[4:5])
-	got, err = s.ListEvents(ctx, "no-such-user", 10)
+	got, err = s.ListEvents(ctx, core.EventQuery{UserID: "no-such-user", Limit: 10})
+	must(t, err)
+	sameEvents(t, got, nil)
+
+	// Filtered by kind, as login_activity reads them: refreshes and links
+	// must not crowd out sign-ins.
+	kinds := []core.EventKind{core.EventSignIn, core.EventSignInFailed}
+	got, err = s.ListEvents(ctx, core.EventQuery{UserID: a.ID, Kinds: kinds, Limit: 10})
+	must(t, err)
+	sameEvents(t, got, []core.Event{evs[3], evs[2]})
+	got, err = s.ListEvents(ctx, core.EventQuery{UserID: a.ID, Kinds: kinds, Limit: 1})
+	must(t, err)
+	sameEvents(t, got, []core.Event{evs[3]})
+	got, err = s.ListEvents(ctx, core.EventQuery{UserID: a.ID, Kinds: []core.EventKind{core.EventUnlink}, Limit: 10})
 	must(t, err)
 	sameEvents(t, got, nil)
 }
