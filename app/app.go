@@ -16,6 +16,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/tether-id/tether/api"
 	"github.com/tether-id/tether/api/cloudreve"
 	"github.com/tether-id/tether/config"
 	"github.com/tether-id/tether/core"
@@ -131,10 +132,22 @@ func build(ctx context.Context, cfg *config.Config, st Store, opts Options) (*Ap
 	cloudreve.New(svc, cloudreve.Options{
 		PublicURL: cfg.PublicURL, Debug: cfg.Debug, FlowTTL: cfg.Flows.TTL.D(), Limiter: limiter, Logger: opts.Logger,
 	}).Register(srv.Mux)
+	srv.Mux.HandleFunc("GET /api/openapi.json", serveOpenAPI)
 	if opts.Mount != nil {
 		opts.Mount(srv.Mux)
 	}
 	return &App{Config: cfg, Store: st, Service: svc, Server: srv, log: opts.Logger}, nil
+}
+
+func serveOpenAPI(w http.ResponseWriter, r *http.Request) {
+	doc, err := api.OpenAPI()
+	if err != nil {
+		http.Error(w, "openapi document unavailable", http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Access-Control-Allow-Origin", "*")
+	_, _ = w.Write(doc)
 }
 
 // Handler is the whole HTTP handler.
