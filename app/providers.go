@@ -54,7 +54,7 @@ func upstream(pc config.Provider, client *http.Client) (provider.Provider, error
 	case config.KindQQ:
 		return qq.New(qq.Config{
 			ID: pc.ID, AppID: pc.ClientID, AppKey: pc.ClientSecret, Key: pc.Key, Scopes: pc.Scopes,
-			Endpoints: qq.Endpoints{Authorize: pc.Endpoints.Authorize, Token: pc.Endpoints.Token, Me: pc.Endpoints.Me, UserInfo: pc.Endpoints.UserInfo},
+			Endpoints:  qq.Endpoints{Authorize: pc.Endpoints.Authorize, Token: pc.Endpoints.Token, Me: pc.Endpoints.Me, UserInfo: pc.Endpoints.UserInfo},
 			HTTPClient: client,
 		})
 	}
