@@ -1,0 +1,71 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/tether-id/tether/api"
+	"github.com/tether-id/tether/provider"
+)
+
+// doctor checks each provider the way a sign-in would use it (discovery
+// reachable, issuer matching exactly, JWKS parsing, algorithms supported)
+// and prints the redirect URIs to register upstream. It exits non-zero when
+// any enabled provider fails a check.
+func (e *env) doctor(args []string) error {
+	fs := e.flags("doctor")
+	var c configFlags
+	c.add(fs)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	a, err := e.open(c)
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	fmt.Fprintf(e.stdout, "tether %s — public URL %s\n", versionString(), a.Config.PublicURL)
+	if err := a.Store.Ping(e.ctx); err != nil {
+		fmt.Fprintf(e.stdout, "\n✗ database: %v\n", err)
+		return errors.New("database unreachable")
+	}
+	fmt.Fprintln(e.stdout, "\n✓ database reachable")
+	all := a.Service.Providers()
+	if len(all) == 0 {
+		fmt.Fprintln(e.stdout, "\nno providers configured: only email and password sign-in is available")
+	}
+	failed := 0
+	for _, p := range all {
+		state := "enabled"
+		if !p.Enabled {
+			state = "disabled"
+		}
+		fmt.Fprintf(e.stdout, "\nprovider %q (%s, %s, Cloudreve code %d)\n", p.ID, p.Kind, state, api.CloudreveCode(p.Kind))
+		fmt.Fprintln(e.stdout, "  redirect URIs to register:")
+		fmt.Fprintf(e.stdout, "    %s%s   (Cloudreve clients, tether's pages)\n", a.Config.PublicURL, api.ProviderCallbackPath(all, p))
+		fmt.Fprintf(e.stdout, "    %s%s   (Versia clients)\n", a.Config.PublicURL, api.VersiaCallbackPath(p.ID))
+		checker, ok := p.Upstream.(provider.Checker)
+		if !ok {
+			continue
+		}
+		ctx, cancel := context.WithTimeout(e.ctx, 20*time.Second)
+		checks := checker.Check(ctx)
+		cancel()
+		for _, ch := range checks {
+			mark := "✓"
+			if !ch.OK {
+				mark = "✗"
+				if p.Enabled {
+					failed++
+				}
+			}
+			fmt.Fprintf(e.stdout, "  %s %s: %s\n", mark, ch.Name, ch.Info)
+		}
+	}
+	if failed > 0 {
+		return fmt.Errorf("%d check(s) failed", failed)
+	}
+	return nil
+}
