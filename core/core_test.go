@@ -213,13 +213,13 @@ func TestSignInPolicy(t *testing.T) {
 			},
 		},
 		{
-			name:  "email taken without email linking",
-			setup: func(t *testing.T, e *env) { e.passwordUser(t, "ALICE@example.com", true) },
+			name:     "email taken without email linking",
+			setup:    func(t *testing.T, e *env) { e.passwordUser(t, "ALICE@example.com", true) },
 			provider: "logto", identity: alice, wantErr: core.CodeEmailTaken,
 		},
 		{
-			name:  "verified emails on both sides link when enabled",
-			setup: func(t *testing.T, e *env) { e.passwordUser(t, "Alice@Example.com", true) },
+			name:     "verified emails on both sides link when enabled",
+			setup:    func(t *testing.T, e *env) { e.passwordUser(t, "Alice@Example.com", true) },
 			provider: "corp", identity: alice,
 			check: func(t *testing.T, e *env, r core.FinishResult) {
 				if r.Created || r.User.Email != "Alice@Example.com" || r.User.Passwordless() {
@@ -228,13 +228,13 @@ func TestSignInPolicy(t *testing.T) {
 			},
 		},
 		{
-			name:  "unverified local email never links",
-			setup: func(t *testing.T, e *env) { e.passwordUser(t, "alice@example.com", false) },
+			name:     "unverified local email never links",
+			setup:    func(t *testing.T, e *env) { e.passwordUser(t, "alice@example.com", false) },
 			provider: "corp", identity: alice, wantErr: core.CodeEmailTaken,
 		},
 		{
-			name:  "unverified upstream email never links",
-			setup: func(t *testing.T, e *env) { e.passwordUser(t, "alice@example.com", true) },
+			name:     "unverified upstream email never links",
+			setup:    func(t *testing.T, e *env) { e.passwordUser(t, "alice@example.com", true) },
 			provider: "corp", identity: provider.Identity{Subject: "alice", Email: "alice@example.com", EmailVerified: false},
 			wantErr: core.CodeEmailTaken,
 		},

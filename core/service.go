@@ -101,8 +101,10 @@ func New(opts Options) (*Service, error) {
 		tokens:    tokens,
 		box:       box,
 		opts:      opts,
-		now:       func() time.Time { return opts.Now().UTC() },
-		log:       opts.Logger,
+		// Microseconds: what every store keeps, so a time the service
+		// returns equals the one read back later.
+		now: func() time.Time { return opts.Now().UTC().Truncate(time.Microsecond) },
+		log: opts.Logger,
 	}
 	for i := range s.providers {
 		p := &s.providers[i]

@@ -138,7 +138,9 @@ func write(w http.ResponseWriter, env envelope) {
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(http.StatusOK)
-	_ = json.NewEncoder(w).Encode(env)
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false) // authorize URLs keep their "&", as in the seed
+	_ = enc.Encode(env)
 }
 
 // limit wraps a sign-in route with the per-IP limit; over the limit the
