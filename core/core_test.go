@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/url"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -193,6 +194,15 @@ func TestSignInPolicy(t *testing.T) {
 				}
 				if r.Tokens.AccessToken == "" || r.Tokens.RefreshToken == "" {
 					t.Error("no session")
+				}
+			},
+		},
+		{
+			name: "untrusted profile fields are cleaned", provider: "logto",
+			identity: provider.Identity{Subject: "x", Name: strings.Repeat("n", 500), Avatar: "javascript:alert(1)", Claims: []byte(`{"a":`)},
+			check: func(t *testing.T, e *env, r core.FinishResult) {
+				if len([]rune(r.Identity.Name)) != 200 || r.Identity.Avatar != "" || r.User.Avatar != "" || string(r.Identity.Claims) != "{}" {
+					t.Errorf("identity = %+v", r.Identity)
 				}
 			},
 		},

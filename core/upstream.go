@@ -5,7 +5,9 @@ import (
 	"crypto/subtle"
 	"encoding/json"
 	"errors"
+	"net/url"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
 
@@ -218,18 +220,21 @@ func (s *Service) identity(p *Provider, up provider.Identity) (Identity, error) 
 	if up.Subject == "" || up.Issuer == "" {
 		return Identity{}, Errorf(CodeInvalidCredential, "The provider returned no subject")
 	}
+	if len(up.Subject) > maxSubject {
+		return Identity{}, Errorf(CodeInvalidCredential, "The provider returned an overlong subject")
+	}
 	now := s.now()
 	id := Identity{
 		IdentityKey:   IdentityKey{ProviderID: p.ID, Issuer: up.Issuer, Subject: up.Subject},
-		Email:         strings.TrimSpace(up.Email),
+		Email:         clip(strings.TrimSpace(up.Email), 254),
 		EmailVerified: up.EmailVerified,
-		Name:          strings.TrimSpace(up.Name),
-		Avatar:        up.Avatar,
+		Name:          clip(strings.TrimSpace(up.Name), 200),
+		Avatar:        webURL(up.Avatar),
 		Claims:        up.Claims,
 		LinkedAt:      now,
 		LastSignInAt:  now,
 	}
-	if len(id.Claims) == 0 || !json.Valid(id.Claims) {
+	if len(id.Claims) == 0 || len(id.Claims) > maxClaims || !json.Valid(id.Claims) {
 		id.Claims = json.RawMessage("{}")
 	}
 	if up.Tokens != (provider.Tokens{}) {
@@ -242,6 +247,31 @@ func (s *Service) identity(p *Provider, up provider.Identity) (Identity, error) 
 		}
 	}
 	return id, nil
+}
+
+// Limits on what an upstream may make tether store. Profile fields come
+// from another party and end up in pages and API responses.
+const (
+	maxSubject = 255
+	maxClaims  = 64 << 10
+)
+
+// clip shortens s to at most n runes.
+func clip(s string, n int) string {
+	if utf8.RuneCountInString(s) <= n {
+		return s
+	}
+	return string([]rune(s)[:n])
+}
+
+// webURL returns s if it is an absolute http(s) URL of sane length, else
+// "": an avatar is later put in <img src> and in redirects.
+func webURL(s string) string {
+	u, err := url.Parse(s)
+	if err != nil || len(s) > 2048 || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return ""
+	}
+	return s
 }
 
 func tokenAD(k IdentityKey) []byte {
