@@ -156,7 +156,7 @@ type errorBody struct {
 // with the cause (which never reaches the client).
 func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 	o := outcomeOf(err)
-	body := errorBody{Error: core.ErrorMessage(err)}
+	body := errorBody{Error: sentence(core.ErrorMessage(err))}
 	var d *detailed
 	if errors.As(err, &d) {
 		body.Details = d.details
