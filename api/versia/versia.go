@@ -71,14 +71,6 @@ func outcomeOf(err error) outcome {
 	return codes[core.CodeInternal]
 }
 
-// Status returns the HTTP status this surface answers for err (200 for nil).
-func Status(err error) int {
-	if err == nil {
-		return http.StatusOK
-	}
-	return outcomeOf(err).status
-}
-
 // The messages Versia Server answers with, word for word.
 var (
 	errAuthRequired = core.Errorf(core.CodeUnauthenticated, "This route requires authentication.")
