@@ -18,6 +18,7 @@ import (
 
 	"github.com/tether-id/tether/api"
 	"github.com/tether-id/tether/api/cloudreve"
+	"github.com/tether-id/tether/api/versia"
 	"github.com/tether-id/tether/config"
 	"github.com/tether-id/tether/core"
 	"github.com/tether-id/tether/internal/ratelimit"
@@ -131,6 +132,9 @@ func build(ctx context.Context, cfg *config.Config, st Store, opts Options) (*Ap
 	}
 	cloudreve.New(svc, cloudreve.Options{
 		PublicURL: cfg.PublicURL, Debug: cfg.Debug, FlowTTL: cfg.Flows.TTL.D(), Limiter: limiter, Logger: opts.Logger,
+	}).Register(srv.Mux)
+	versia.New(svc, versia.Options{
+		PublicURL: cfg.PublicURL, FlowTTL: cfg.Flows.TTL.D(), Limiter: limiter, Now: opts.Now, Logger: opts.Logger,
 	}).Register(srv.Mux)
 	srv.Mux.HandleFunc("GET /api/openapi.json", serveOpenAPI)
 	if opts.Mount != nil {

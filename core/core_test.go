@@ -457,6 +457,18 @@ func TestFlowRules(t *testing.T) {
 			_, err := e.finish(state, "logto", e.up["logto"].code(id), b.ID)
 			return err
 		}, core.CodeFlowNotFound},
+		{"sign-in flow where only links finish", func(t *testing.T, e *env) error {
+			state := e.prepare(t, core.PrepareRequest{ProviderID: "logto", Purpose: core.PurposeSignIn})
+			_, err := e.svc.Finish(ctx, core.FinishRequest{FlowID: state, ProviderID: "logto", BrowserSecret: browser, Purpose: core.PurposeLink, Callback: provider.Callback{Code: e.up["logto"].code(id)}})
+			if err == nil {
+				return nil
+			}
+			// Refused before the exchange: no account was created.
+			if users, lerr := e.store.ListUsers(ctx); lerr != nil || len(users) != 0 {
+				t.Fatalf("users after refused finish: %v, %v", users, lerr)
+			}
+			return err
+		}, core.CodeFlowNotFound},
 		{"expired flow", func(t *testing.T, e *env) error {
 			state := e.prepare(t, core.PrepareRequest{ProviderID: "logto", Purpose: core.PurposeSignIn})
 			e.advance(10*time.Minute + time.Second)

@@ -129,7 +129,11 @@ type FinishRequest struct {
 	// UserID is the caller's account when the request was authenticated;
 	// a link flow must then have been started by the same account.
 	UserID string
-	Client Client
+	// Purpose, when set, is the only purpose this callback finishes: the
+	// Versia callback only links, so a sign-in flow arriving there is
+	// refused before any upstream exchange or sign-in happens.
+	Purpose Purpose
+	Client  Client
 }
 
 // FinishResult is what a finished flow did.
@@ -173,6 +177,8 @@ func (s *Service) Finish(ctx context.Context, r FinishRequest) (FinishResult, er
 		return fail(Errorf(CodeFlowNotFound, "This sign-in was started in another browser"))
 	case f.Purpose == PurposeLink && r.UserID != "" && r.UserID != f.UserID:
 		return fail(Errorf(CodeFlowNotFound, "This link was started by another account"))
+	case r.Purpose != "" && r.Purpose != f.Purpose:
+		return fail(Errorf(CodeFlowNotFound, "This sign-in session cannot be finished here"))
 	}
 	p, err := s.enabledProvider(f.ProviderID)
 	if err != nil {
