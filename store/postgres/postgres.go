@@ -78,8 +78,7 @@ func Open(ctx context.Context, dsn string) (*Store, error) {
 	}
 	cfg, err := pgxpool.ParseConfig(dsn)
 	if err != nil {
-		// pgx errors can quote the URL, password included.
-		return nil, errors.New("postgres: invalid database URL")
+		return nil, fmt.Errorf("postgres: invalid database URL: %w", err) // pgx masks the password
 	}
 	if cfg.ConnConfig.ConnectTimeout == 0 {
 		cfg.ConnConfig.ConnectTimeout = connectTimeout
