@@ -6,8 +6,9 @@
 // (email_key) and identities; DELETE … RETURNING to consume a flow; UPDATE
 // … WHERE used_at IS NULL to rotate a refresh token; a row lock on the user
 // (SELECT … FOR NO KEY UPDATE) around UpdateUser and UnlinkIdentity;
-// advisory locks so that migrations run once and purges by one instance at
-// a time. Transactions run at READ COMMITTED.
+// advisory locks so that migrations run once, purges by one instance at a
+// time, and the rotations and revocations of one user's refresh tokens one
+// after the other. Transactions run at READ COMMITTED.
 //
 // Tables live in the current schema of the connection (the first schema of
 // search_path, which a postgres:// URL may set with ?search_path=name), and
@@ -46,11 +47,13 @@ const OpTimeout = 15 * time.Second
 // (connect_timeout=).
 const connectTimeout = 10 * time.Second
 
-// Advisory lock classes; the second key is the hash of the schema name.
+// Advisory lock classes (the first key). The second key hashes the schema
+// name, and for lockRefreshTokens the user id too.
 const (
 	lockMigrate int32 = 0x7e7e0001 + iota
 	lockPurgeFlows
 	lockPurgeRefreshTokens
+	lockRefreshTokens
 )
 
 // Store is a core.Store on a PostgreSQL pool.
@@ -75,8 +78,7 @@ func Open(ctx context.Context, dsn string) (*Store, error) {
 	}
 	cfg, err := pgxpool.ParseConfig(dsn)
 	if err != nil {
-		// pgx errors can quote the URL, password included.
-		return nil, errors.New("postgres: invalid database URL")
+		return nil, fmt.Errorf("postgres: invalid database URL: %w", err) // pgx masks the password
 	}
 	if cfg.ConnConfig.ConnectTimeout == 0 {
 		cfg.ConnConfig.ConnectTimeout = connectTimeout

@@ -213,3 +213,15 @@ func TestOpenBadURL(t *testing.T) {
 }
 
 var _ pgx.Tx // the tests use pgx through s.pool
+
+func BenchmarkStore(b *testing.B) {
+	s, err := Open(context.Background(), pgtest.URL(b))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.Migrate(context.Background()); err != nil {
+		b.Fatal(err)
+	}
+	storetest.Benchmark(b, s)
+}

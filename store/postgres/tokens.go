@@ -43,15 +43,41 @@ func (s *Store) CreateRefreshToken(ctx context.Context, t core.RefreshToken) err
 	return insertToken(ctx, s.pool, t)
 }
 
-// RotateRefreshToken marks the token used with one conditional UPDATE:
-// of rotations racing on any instance, the first takes the row lock and
-// wins; the others wait for it, then find the token used, which is a
-// replay. next runs inside the transaction; it may leave ChainID and
-// UserID empty, they are the old token's.
+// lockTokens takes the transaction-scoped advisory lock that every change
+// to one user's refresh tokens holds, on any instance: rotations and
+// revocations of a user's tokens run one after the other, and each sees
+// what the previous one committed. So a replay's revocation cannot miss
+// a token that a racing rotation is adding, and revocations cannot
+// deadlock on each other's row locks.
+func lockTokens(ctx context.Context, tx pgx.Tx, userID string) error {
+	_, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1, hashtext(coalesce(current_schema(), '') || ':' || $2))`, lockRefreshTokens, userID)
+	if err != nil {
+		return fmt.Errorf("postgres: lock refresh tokens: %w", err)
+	}
+	return nil
+}
+
+// lockTokensOf takes lockTokens for the owner of the token with hash;
+// ErrInvalidToken if there is no such token.
+func lockTokensOf(ctx context.Context, tx pgx.Tx, hash string) error {
+	var ok string
+	err := tx.QueryRow(ctx, `SELECT pg_advisory_xact_lock($1, hashtext(coalesce(current_schema(), '') || ':' || user_id))::text
+		FROM refresh_tokens WHERE hash = $2`, lockRefreshTokens, hash).Scan(&ok)
+	return noRows(err, core.ErrInvalidToken, "lock refresh tokens")
+}
+
+// RotateRefreshToken marks the token used with one conditional UPDATE,
+// under lockTokens: of rotations racing on any instance, the first wins;
+// the others then find the token used, which is a replay. next runs inside
+// the transaction; it may leave ChainID and UserID empty, they are the old
+// token's.
 func (s *Store) RotateRefreshToken(ctx context.Context, hash string, now time.Time, next func(old core.RefreshToken) core.RefreshToken) (core.RefreshToken, error) {
 	var out core.RefreshToken
 	reused := false
 	err := s.inTx(ctx, func(ctx context.Context, tx pgx.Tx) error {
+		if err := lockTokensOf(ctx, tx, hash); err != nil {
+			return err
+		}
 		old, err := scanToken(tx.QueryRow(ctx, `UPDATE refresh_tokens SET used_at = $2
 			WHERE hash = $1 AND used_at IS NULL AND revoked_at IS NULL AND expires_at > $2
 			RETURNING `+tokenColumns, hash, timeArg(now)))
@@ -105,11 +131,10 @@ func successor(old, next core.RefreshToken) (core.RefreshToken, error) {
 }
 
 // revokeChain revokes the chain's tokens that are not revoked yet; a
-// revoked token keeps the time it was first revoked. Rows are locked in
-// hash order, so two revocations of one chain cannot deadlock.
+// revoked token keeps the time it was first revoked. The caller holds
+// lockTokens.
 func revokeChain(ctx context.Context, q querier, chainID string, now time.Time) error {
-	_, err := q.Exec(ctx, `UPDATE refresh_tokens SET revoked_at = $2 WHERE hash IN (
-		SELECT hash FROM refresh_tokens WHERE chain_id = $1 AND revoked_at IS NULL ORDER BY hash FOR UPDATE)`,
+	_, err := q.Exec(ctx, `UPDATE refresh_tokens SET revoked_at = $2 WHERE chain_id = $1 AND revoked_at IS NULL`,
 		chainID, timeArg(now))
 	if err != nil {
 		return fmt.Errorf("postgres: revoke refresh chain: %w", err)
@@ -120,6 +145,9 @@ func revokeChain(ctx context.Context, q querier, chainID string, now time.Time) 
 func (s *Store) RevokeRefreshChain(ctx context.Context, hash string, now time.Time) (core.RefreshToken, error) {
 	var out core.RefreshToken
 	err := s.inTx(ctx, func(ctx context.Context, tx pgx.Tx) error {
+		if err := lockTokensOf(ctx, tx, hash); err != nil {
+			return err
+		}
 		var chainID string
 		if err := tx.QueryRow(ctx, `SELECT chain_id FROM refresh_tokens WHERE hash = $1`, hash).Scan(&chainID); err != nil {
 			return noRows(err, core.ErrInvalidToken, "revoke refresh chain")
@@ -135,15 +163,16 @@ func (s *Store) RevokeRefreshChain(ctx context.Context, hash string, now time.Ti
 }
 
 func (s *Store) RevokeUserRefreshTokens(ctx context.Context, userID string, now time.Time) error {
-	ctx, cancel := withTimeout(ctx)
-	defer cancel()
-	_, err := s.pool.Exec(ctx, `UPDATE refresh_tokens SET revoked_at = $2 WHERE hash IN (
-		SELECT hash FROM refresh_tokens WHERE user_id = $1 AND revoked_at IS NULL ORDER BY hash FOR UPDATE)`,
-		userID, timeArg(now))
-	if err != nil {
-		return fmt.Errorf("postgres: revoke refresh tokens: %w", err)
-	}
-	return nil
+	return s.inTx(ctx, func(ctx context.Context, tx pgx.Tx) error {
+		if err := lockTokens(ctx, tx, userID); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, `UPDATE refresh_tokens SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL`, userID, timeArg(now))
+		if err != nil {
+			return fmt.Errorf("postgres: revoke refresh tokens: %w", err)
+		}
+		return nil
+	})
 }
 
 // PurgeRefreshTokens keeps used tokens until they expire: a replay of one

@@ -128,5 +128,8 @@ func (s *Store) UpdateUser(ctx context.Context, id string, update func(*core.Use
 		return core.User{}, err
 	}
 	out.CreatedAt = stored(out.CreatedAt)
+	if len(out.Permissions) == 0 {
+		out.Permissions = nil
+	}
 	return out, nil
 }

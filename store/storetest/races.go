@@ -20,9 +20,14 @@ var raceTests = []test{
 	{"Race/UnlinkLastIdentity", testRaceUnlink},
 	{"Race/ConsumeFlow", testRaceConsumeFlow},
 	{"Race/RotateRefreshToken", testRaceRotate},
+	{"Race/ReplayDuringRotation", testRaceReplayDuringRotation},
 	{"Race/PurgeFlows", testRacePurgeFlows},
 	{"Race/PurgeRefreshTokens", testRacePurgeRefreshTokens},
 }
+
+// Rounds is how many times each race case is repeated. Later rounds
+// meet warm connection pools, where the racers really overlap.
+const Rounds = 4
 
 // race runs f(0) … f(n-1) at once, each in its own goroutine, and returns
 // their errors.
@@ -68,63 +73,75 @@ func is(target error) func(error) bool {
 
 func testRaceCreateUser(t *testing.T, s core.Store) {
 	ctx := context.Background()
-	users := make([]core.User, Racers)
-	for i := range users {
-		users[i] = newUser()
-		// The same address, spelled differently by each racer.
-		users[i].Email = "Race@Example.com"
-		if i%2 == 1 {
-			users[i].Email = strings.ToLower(users[i].Email)
+	for round := range Rounds {
+		users := make([]core.User, Racers)
+		email := fmt.Sprintf("Race%d@Example.com", round)
+		for i := range users {
+			users[i] = newUser()
+			// The same address, spelled differently by each racer.
+			users[i].Email = email
+			if i%2 == 1 {
+				users[i].Email = strings.ToLower(email)
+			}
 		}
-	}
-	errs := race(Racers, func(i int) error { return s.CreateUser(ctx, users[i]) })
-	w := oneWinner(t, errs, is(core.ErrEmailTaken), "CreateUser")
-	all, err := s.ListUsers(ctx)
-	must(t, err)
-	if len(all) != 1 || all[0].ID != users[w].ID {
-		t.Fatalf("ListUsers = %+v, want only the winner %s", all, users[w].ID)
+		errs := race(Racers, func(i int) error { return s.CreateUser(ctx, users[i]) })
+		w := oneWinner(t, errs, is(core.ErrEmailTaken), "CreateUser")
+		got, err := s.GetUserByEmail(ctx, email)
+		must(t, err)
+		if got.ID != users[w].ID {
+			t.Fatalf("the account of %s is %s, want the winner %s", email, got.ID, users[w].ID)
+		}
+		all, err := s.ListUsers(ctx)
+		must(t, err)
+		if len(all) != round+1 {
+			t.Fatalf("ListUsers = %d accounts after %d rounds, want one per round", len(all), round+1)
+		}
 	}
 }
 
 func testRaceCreateUserWithIdentity(t *testing.T, s core.Store) {
 	ctx := context.Background()
-	key := newIdentity("", "logto").IdentityKey
-	users := make([]core.User, Racers)
-	ids := make([]core.Identity, Racers)
-	for i := range users {
-		users[i] = newUser() // a different email each
-		ids[i] = newIdentity(users[i].ID, "logto")
-		ids[i].IdentityKey = key
-	}
-	errs := race(Racers, func(i int) error { return s.CreateUserWithIdentity(ctx, users[i], ids[i]) })
-	w := oneWinner(t, errs, is(core.ErrIdentityTaken), "CreateUserWithIdentity")
-	all, err := s.ListUsers(ctx)
-	must(t, err)
-	if len(all) != 1 || all[0].ID != users[w].ID {
-		t.Fatalf("ListUsers = %d accounts, want only the winner", len(all))
-	}
-	got, err := s.GetIdentity(ctx, key)
-	must(t, err)
-	if got.UserID != users[w].ID {
-		t.Fatalf("identity belongs to %s, want the winner %s", got.UserID, users[w].ID)
+	for round := range Rounds {
+		key := newIdentity("", "logto").IdentityKey
+		users := make([]core.User, Racers)
+		ids := make([]core.Identity, Racers)
+		for i := range users {
+			users[i] = newUser() // a different email each
+			ids[i] = newIdentity(users[i].ID, "logto")
+			ids[i].IdentityKey = key
+		}
+		errs := race(Racers, func(i int) error { return s.CreateUserWithIdentity(ctx, users[i], ids[i]) })
+		w := oneWinner(t, errs, is(core.ErrIdentityTaken), "CreateUserWithIdentity")
+		all, err := s.ListUsers(ctx)
+		must(t, err)
+		if len(all) != round+1 || all[round].ID != users[w].ID {
+			t.Fatalf("ListUsers = %d accounts after %d rounds, want only each round's winner", len(all), round+1)
+		}
+		got, err := s.GetIdentity(ctx, key)
+		must(t, err)
+		if got.UserID != users[w].ID {
+			t.Fatalf("identity belongs to %s, want the winner %s", got.UserID, users[w].ID)
+		}
 	}
 }
 
 func testRaceLinkIdentity(t *testing.T, s core.Store) {
 	ctx := context.Background()
-	key := newIdentity("", "logto").IdentityKey
-	ids := make([]core.Identity, Racers)
-	for i := range ids {
-		u := mustCreateUser(t, s)
-		ids[i] = newIdentity(u.ID, "logto")
-		ids[i].IdentityKey = key
-	}
-	errs := race(Racers, func(i int) error { return s.LinkIdentity(ctx, ids[i]) })
-	w := oneWinner(t, errs, is(core.ErrIdentityTaken), "LinkIdentity")
-	got, err := s.GetIdentity(ctx, key)
-	must(t, err)
-	if got.UserID != ids[w].UserID {
-		t.Fatalf("identity belongs to %s, want the winner %s", got.UserID, ids[w].UserID)
+	for range Rounds {
+		key := newIdentity("", "logto").IdentityKey
+		ids := make([]core.Identity, Racers)
+		for i := range ids {
+			u := mustCreateUser(t, s)
+			ids[i] = newIdentity(u.ID, "logto")
+			ids[i].IdentityKey = key
+		}
+		errs := race(Racers, func(i int) error { return s.LinkIdentity(ctx, ids[i]) })
+		w := oneWinner(t, errs, is(core.ErrIdentityTaken), "LinkIdentity")
+		got, err := s.GetIdentity(ctx, key)
+		must(t, err)
+		if got.UserID != ids[w].UserID {
+			t.Fatalf("identity belongs to %s, want the winner %s", got.UserID, ids[w].UserID)
+		}
 	}
 }
 
@@ -134,19 +151,24 @@ func testRaceUpdateUser(t *testing.T, s core.Store) {
 	ctx := context.Background()
 	u := mustCreateUser(t, s)
 	errs := race(Racers, func(i int) error {
-		_, err := s.UpdateUser(ctx, u.ID, func(u *core.User) error {
-			u.Permissions = append(u.Permissions, fmt.Sprintf("p%02d", i))
-			return nil
-		})
-		return err
+		for round := range Rounds {
+			_, err := s.UpdateUser(ctx, u.ID, func(u *core.User) error {
+				u.Permissions = append(u.Permissions, fmt.Sprintf("p%02d.%d", i, round))
+				return nil
+			})
+			if err != nil {
+				return err
+			}
+		}
+		return nil
 	})
 	for _, err := range errs {
 		must(t, err)
 	}
 	got, err := s.GetUser(ctx, u.ID)
 	must(t, err)
-	if want := len(u.Permissions) + Racers; len(got.Permissions) != want {
-		t.Fatalf("%d permissions after %d concurrent updates, want %d: %v", len(got.Permissions), Racers, want, got.Permissions)
+	if want := len(u.Permissions) + Racers*Rounds; len(got.Permissions) != want {
+		t.Fatalf("%d permissions after %d concurrent updates, want %d: %v", len(got.Permissions), Racers*Rounds, want, got.Permissions)
 	}
 }
 
@@ -154,10 +176,6 @@ func testRaceUpdateUser(t *testing.T, s core.Store) {
 // both under a "keep one way to sign in" guard. Exactly one may succeed.
 func testRaceUnlink(t *testing.T, s core.Store) {
 	ctx := context.Background()
-	u := newUser()
-	u.PasswordHash = ""
-	must(t, s.CreateUserWithIdentity(ctx, u, newIdentity(u.ID, "logto")))
-	mustLink(t, s, u.ID, "qq")
 	keepOne := func(u core.User, ids []core.Identity) error {
 		if u.Passwordless() && len(ids) <= 1 {
 			return core.ErrLastSignInMethod
@@ -165,32 +183,40 @@ func testRaceUnlink(t *testing.T, s core.Store) {
 		return nil
 	}
 	providers := []string{"logto", "qq"}
-	errs := race(Racers, func(i int) error {
-		_, err := s.UnlinkIdentity(ctx, u.ID, providers[i%2], keepOne)
-		return err
-	})
-	oneWinner(t, errs, func(err error) bool {
-		return errors.Is(err, core.ErrLastSignInMethod) || errors.Is(err, core.ErrIdentityNotLinked)
-	}, "UnlinkIdentity")
-	ids, err := s.ListIdentities(ctx, u.ID)
-	must(t, err)
-	if len(ids) != 1 {
-		t.Fatalf("%d identities left, want 1", len(ids))
+	for range Rounds {
+		u := newUser()
+		u.PasswordHash = ""
+		must(t, s.CreateUserWithIdentity(ctx, u, newIdentity(u.ID, "logto")))
+		mustLink(t, s, u.ID, "qq")
+		errs := race(Racers, func(i int) error {
+			_, err := s.UnlinkIdentity(ctx, u.ID, providers[i%2], keepOne)
+			return err
+		})
+		oneWinner(t, errs, func(err error) bool {
+			return errors.Is(err, core.ErrLastSignInMethod) || errors.Is(err, core.ErrIdentityNotLinked)
+		}, "UnlinkIdentity")
+		ids, err := s.ListIdentities(ctx, u.ID)
+		must(t, err)
+		if len(ids) != 1 {
+			t.Fatalf("%d identities left, want 1", len(ids))
+		}
 	}
 }
 
 func testRaceConsumeFlow(t *testing.T, s core.Store) {
 	ctx := context.Background()
-	f := newFlow()
-	must(t, s.CreateFlow(ctx, f))
-	got := make([]core.Flow, Racers)
-	errs := race(Racers, func(i int) error {
-		var err error
-		got[i], err = s.ConsumeFlow(ctx, f.ID, t0.Add(time.Minute))
-		return err
-	})
-	w := oneWinner(t, errs, is(core.ErrFlowNotFound), "ConsumeFlow")
-	sameFlow(t, got[w], f)
+	for range Rounds {
+		f := newFlow()
+		must(t, s.CreateFlow(ctx, f))
+		got := make([]core.Flow, Racers)
+		errs := race(Racers, func(i int) error {
+			var err error
+			got[i], err = s.ConsumeFlow(ctx, f.ID, t0.Add(time.Minute))
+			return err
+		})
+		w := oneWinner(t, errs, is(core.ErrFlowNotFound), "ConsumeFlow")
+		sameFlow(t, got[w], f)
+	}
 }
 
 // testRaceRotate: one token refreshed by many at once. One rotation wins;
@@ -199,18 +225,52 @@ func testRaceConsumeFlow(t *testing.T, s core.Store) {
 func testRaceRotate(t *testing.T, s core.Store) {
 	ctx := context.Background()
 	u := mustCreateUser(t, s)
-	tok := newToken(u.ID)
-	must(t, s.CreateRefreshToken(ctx, tok))
-	now := t0.Add(time.Hour)
-	got := make([]core.RefreshToken, Racers)
-	errs := race(Racers, func(i int) error {
-		var err error
-		got[i], err = s.RotateRefreshToken(ctx, tok.Hash, now, successor(now))
-		return err
-	})
-	w := oneWinner(t, errs, func(err error) bool { return isExactly(err, core.ErrTokenReused) }, "RotateRefreshToken")
-	_, err := s.RotateRefreshToken(ctx, got[w].Hash, now.Add(time.Second), successor(now))
-	wantExactly(t, err, core.ErrInvalidToken, "the winner's token after the losers' replays")
+	for range Rounds {
+		tok := newToken(u.ID)
+		must(t, s.CreateRefreshToken(ctx, tok))
+		now := t0.Add(time.Hour)
+		got := make([]core.RefreshToken, Racers)
+		errs := race(Racers, func(i int) error {
+			var err error
+			got[i], err = s.RotateRefreshToken(ctx, tok.Hash, now, successor(now))
+			return err
+		})
+		w := oneWinner(t, errs, func(err error) bool { return isExactly(err, core.ErrTokenReused) }, "RotateRefreshToken")
+		_, err := s.RotateRefreshToken(ctx, got[w].Hash, now.Add(time.Second), successor(now))
+		wantExactly(t, err, core.ErrInvalidToken, "the winner's token after the losers' replays")
+	}
+}
+
+// testRaceReplayDuringRotation: a stolen, already used token is replayed
+// while the legitimate client rotates the newest one. Whatever the order,
+// the chain must end revoked: the replay may not miss the token the
+// rotation adds.
+func testRaceReplayDuringRotation(t *testing.T, s core.Store) {
+	ctx := context.Background()
+	u := mustCreateUser(t, s)
+	for range Rounds * 4 {
+		t1 := newToken(u.ID)
+		must(t, s.CreateRefreshToken(ctx, t1))
+		now := t0.Add(time.Hour)
+		t2 := rotate(t, s, t1.Hash, now)
+		var t3 core.RefreshToken
+		errs := race(2, func(i int) error {
+			if i == 0 {
+				_, err := s.RotateRefreshToken(ctx, t1.Hash, now, successor(now))
+				return err
+			}
+			var err error
+			t3, err = s.RotateRefreshToken(ctx, t2.Hash, now, successor(now))
+			return err
+		})
+		wantExactly(t, errs[0], core.ErrTokenReused, "the replay")
+		if errs[1] != nil {
+			wantExactly(t, errs[1], core.ErrInvalidToken, "the rotation after the replay")
+			continue
+		}
+		_, err := s.RotateRefreshToken(ctx, t3.Hash, now.Add(time.Second), successor(now))
+		wantExactly(t, err, core.ErrInvalidToken, "the token the rotation added during the replay")
+	}
 }
 
 // testRacePurgeFlows: two instances purge at once; each expired flow is
