@@ -197,19 +197,19 @@ func (s *Service) Refresh(ctx context.Context, refresh string, c Client) (TokenP
 	now := s.now()
 	next := randomToken(32)
 	var nextRT RefreshToken
-	old, err := s.store.RotateRefreshToken(ctx, Hash(refresh), now, func(old RefreshToken) RefreshToken {
+	rotated, err := s.store.RotateRefreshToken(ctx, Hash(refresh), now, func(old RefreshToken) RefreshToken {
 		nextRT = RefreshToken{Hash: Hash(next), ChainID: old.ChainID, UserID: old.UserID, CreatedAt: now, ExpiresAt: now.Add(s.opts.RefreshTTL)}
 		return nextRT
 	})
 	if errors.Is(err, ErrTokenReused) {
-		s.log.WarnContext(ctx, "refresh token reused; chain revoked", "user", old.UserID, "chain", old.ChainID)
-		s.record(ctx, Event{UserID: old.UserID, Kind: EventRefreshReused, IP: c.IP, UserAgent: c.UserAgent, Detail: string(CodeInvalidCredential)})
+		s.log.WarnContext(ctx, "refresh token reused; chain revoked", "user", rotated.UserID, "chain", rotated.ChainID)
+		s.record(ctx, Event{UserID: rotated.UserID, Kind: EventRefreshReused, IP: c.IP, UserAgent: c.UserAgent, Detail: string(CodeTokenReused)})
 		return TokenPair{}, ErrTokenReused
 	}
 	if err != nil {
 		return TokenPair{}, internal(err)
 	}
-	u, err := s.store.GetUser(ctx, old.UserID)
+	u, err := s.store.GetUser(ctx, rotated.UserID)
 	if err == nil {
 		err = u.CheckCanSignIn()
 	}

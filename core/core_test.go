@@ -605,11 +605,18 @@ func TestPasswordSessions(t *testing.T) {
 	if p2.RefreshToken == p1.RefreshToken || p2.AccessToken == "" {
 		t.Fatal("refresh did not rotate")
 	}
+	// An unknown token is invalid, not a theft.
+	_, err = e.svc.Refresh(ctx, "never-issued", c)
+	wantCode(t, err, core.CodeInvalidCredential)
 	// Reusing p1 is theft: refused, and p2 dies with it.
 	_, err = e.svc.Refresh(ctx, p1.RefreshToken, c)
-	wantCode(t, err, core.CodeInvalidCredential)
+	wantCode(t, err, core.CodeTokenReused)
 	_, err = e.svc.Refresh(ctx, p2.RefreshToken, c)
 	wantCode(t, err, core.CodeInvalidCredential)
+	reuses, err := e.svc.Events(ctx, core.EventQuery{UserID: u.ID, Kinds: []core.EventKind{core.EventRefreshReused}})
+	if err != nil || len(reuses) != 1 {
+		t.Fatalf("reuse events = %d (%v), want exactly 1", len(reuses), err)
+	}
 
 	_, p3, _ := e.svc.SignIn(ctx, "p@example.com", "long enough", c)
 	if err := e.svc.SignOut(ctx, p3.RefreshToken, c); err != nil {

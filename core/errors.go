@@ -20,6 +20,7 @@ const (
 	CodeInactive          Code = "inactive"            // 40018
 	CodeDisabled          Code = "disabled"            // 40019 provider or feature not enabled
 	CodeInvalidCredential Code = "invalid_credential"  // 40020 bad token, upstream rejected
+	CodeTokenReused       Code = "token_reused"        // 40020 a used refresh token came back: theft
 	CodeFlowNotFound      Code = "flow_not_found"      // 40023 sign-in session missing/expired/used/foreign
 	CodeEmailTaken        Code = "email_taken"         // 40032
 	CodeProviderLinked    Code = "provider_linked"     // 40066 user already has this provider
@@ -110,7 +111,7 @@ var (
 	ErrFlowNotFound      = &Error{Code: CodeFlowNotFound, Message: "Sign-in session not found, expired or already used"}
 	ErrLastSignInMethod  = &Error{Code: CodeLastSignInMethod, Message: "This account has no other way to sign in"}
 	ErrInvalidToken      = &Error{Code: CodeInvalidCredential, Message: "Invalid or expired credential"}
-	ErrTokenReused       = &Error{Code: CodeInvalidCredential, Message: "Refresh token already used; the session has been revoked"}
+	ErrTokenReused       = &Error{Code: CodeTokenReused, Message: "Refresh token already used; the session has been revoked"}
 	ErrWrongPassword     = &Error{Code: CodeWrongPassword, Message: "Incorrect email or password"}
 	ErrBanned            = &Error{Code: CodeBanned, Message: "This account has been banned"}
 	ErrInactive          = &Error{Code: CodeInactive, Message: "This account is not activated"}

@@ -61,10 +61,11 @@ type Store interface {
 	// CreateRefreshToken stores the first token of a new chain.
 	CreateRefreshToken(ctx context.Context, t RefreshToken) error
 	// RotateRefreshToken marks the token with hash used and stores the
-	// token that next(old) returns, in one transaction. A token that was
-	// already used is a replay: the whole chain is revoked (and stays
-	// revoked) and ErrTokenReused returned. Unknown, expired or revoked
-	// tokens give ErrInvalidToken.
+	// token that next(old) returns, in one transaction, and returns that
+	// new token. A token that was already used is a replay: the whole
+	// chain is revoked (and stays revoked) and ErrTokenReused returned
+	// with the replayed token, so the caller can tell whose session it
+	// was. Unknown, expired or revoked tokens give ErrInvalidToken.
 	RotateRefreshToken(ctx context.Context, hash string, now time.Time, next func(old RefreshToken) RefreshToken) (RefreshToken, error)
 	// RevokeRefreshChain revokes every token of the chain the token with
 	// hash belongs to and returns that token. ErrInvalidToken if unknown.

@@ -27,6 +27,7 @@ var codes = map[core.Code]int{
 	core.CodeInactive:          40018,
 	core.CodeDisabled:          40019,
 	core.CodeInvalidCredential: 40020,
+	core.CodeTokenReused:       40020,
 	core.CodeUpstream:          40020,
 	core.CodeFlowNotFound:      40023,
 	core.CodeEmailTaken:        40032,

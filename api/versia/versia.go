@@ -37,6 +37,7 @@ var codes = map[core.Code]outcome{
 	core.CodeInvalid:           {http.StatusUnprocessableEntity, "Account linking error"},
 	core.CodeUnauthenticated:   {http.StatusUnauthorized, "Account linking error"},
 	core.CodeInvalidCredential: {http.StatusUnauthorized, "Account linking error"},
+	core.CodeTokenReused:       {http.StatusUnauthorized, "Account linking error"},
 	core.CodeWrongPassword:     {http.StatusUnauthorized, "Account linking error"},
 	core.CodeForbidden:         {http.StatusForbidden, "Account linking error"},
 	core.CodeBanned:            {http.StatusForbidden, "Account linking error"},

@@ -72,7 +72,7 @@ func lockTokensOf(ctx context.Context, tx pgx.Tx, hash string) error {
 // the transaction; it may leave ChainID and UserID empty, they are the old
 // token's.
 func (s *Store) RotateRefreshToken(ctx context.Context, hash string, now time.Time, next func(old core.RefreshToken) core.RefreshToken) (core.RefreshToken, error) {
-	var out core.RefreshToken
+	var out, replayed core.RefreshToken
 	reused := false
 	err := s.inTx(ctx, func(ctx context.Context, tx pgx.Tx) error {
 		if err := lockTokensOf(ctx, tx, hash); err != nil {
@@ -91,7 +91,7 @@ func (s *Store) RotateRefreshToken(ctx context.Context, hash string, now time.Ti
 				return core.ErrInvalidToken // revoked or expired
 			}
 			// A replay: commit the revocation, then report it.
-			reused = true
+			reused, replayed = true, old
 			return revokeChain(ctx, tx, old.ChainID, now)
 		}
 		if err != nil {
@@ -108,7 +108,8 @@ func (s *Store) RotateRefreshToken(ctx context.Context, hash string, now time.Ti
 		return core.RefreshToken{}, err
 	}
 	if reused {
-		return core.RefreshToken{}, core.ErrTokenReused
+		replayed.CreatedAt, replayed.ExpiresAt = stored(replayed.CreatedAt), stored(replayed.ExpiresAt)
+		return replayed, core.ErrTokenReused
 	}
 	out.CreatedAt, out.ExpiresAt = stored(out.CreatedAt), stored(out.ExpiresAt)
 	return out, nil

@@ -41,7 +41,7 @@ func (s *Store) CreateRefreshToken(ctx context.Context, t core.RefreshToken) err
 // RotateRefreshToken calls next inside the write transaction. next may
 // leave ChainID and UserID empty; they are the old token's.
 func (s *Store) RotateRefreshToken(ctx context.Context, hash string, now time.Time, next func(old core.RefreshToken) core.RefreshToken) (core.RefreshToken, error) {
-	var out core.RefreshToken
+	var out, replayed core.RefreshToken
 	reused := false
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		old, err := getToken(ctx, tx, hash)
@@ -50,7 +50,7 @@ func (s *Store) RotateRefreshToken(ctx context.Context, hash string, now time.Ti
 		}
 		if !old.UsedAt.IsZero() {
 			// A replay: commit the revocation, then report it.
-			reused = true
+			reused, replayed = true, old
 			return revokeChain(ctx, tx, old.ChainID, now)
 		}
 		if !old.RevokedAt.IsZero() || !now.Before(old.ExpiresAt) {
@@ -69,7 +69,8 @@ func (s *Store) RotateRefreshToken(ctx context.Context, hash string, now time.Ti
 		return core.RefreshToken{}, err
 	}
 	if reused {
-		return core.RefreshToken{}, core.ErrTokenReused
+		replayed.CreatedAt, replayed.ExpiresAt = stored(replayed.CreatedAt), stored(replayed.ExpiresAt)
+		return replayed, core.ErrTokenReused
 	}
 	out.CreatedAt, out.ExpiresAt = stored(out.CreatedAt), stored(out.ExpiresAt)
 	return out, nil
