@@ -148,6 +148,8 @@ type client struct {
 	e  *env
 	c  *tethertest.Client
 	ua string
+	// header is the last response's header.
+	header http.Header
 }
 
 func (e *env) client(t *testing.T) *client {
@@ -256,6 +258,7 @@ func (c *client) send(method, path string, body any, bearer string, wantValid bo
 		c.t.Fatalf("%s %s: %v", method, path, err)
 	}
 	defer resp.Body.Close()
+	c.header = resp.Header
 	got, err := io.ReadAll(resp.Body)
 	if err != nil {
 		c.t.Fatal(err)
