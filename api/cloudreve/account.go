@@ -41,7 +41,7 @@ func toUser(u core.User) user {
 	// /api/v4/user/avatar/{id}, which tether redirects to the upstream
 	// picture.
 	avatar := ""
-	if u.Avatar != "" {
+	if webURL(u.Avatar) {
 		avatar = "file"
 	}
 	return user{ID: u.ID, Email: u.Email, Nickname: u.Nickname, Status: string(u.Status), Avatar: avatar,

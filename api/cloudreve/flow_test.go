@@ -105,6 +105,8 @@ type upstream struct {
 	// email is the email tether should give account n's new account;
 	// "" means the placeholder (QQ has no email).
 	email func(n int) string
+	// picture is account n's picture URL, "" if it has none.
+	picture func(e *env, n int) string
 	// logto is the panva OP in Logto mode.
 	logto bool
 }
@@ -115,14 +117,16 @@ var (
 		login: func(t *testing.T, e *env, authURL *url.URL, n int) *url.URL {
 			return e.zitadel.Login(t, authURL.String(), []testpeer.User{testpeer.Alice, testpeer.Bob}[n])
 		},
-		email: func(n int) string { return []testpeer.User{testpeer.Alice, testpeer.Bob}[n].Email },
+		email:   func(n int) string { return []testpeer.User{testpeer.Alice, testpeer.Bob}[n].Email },
+		picture: func(*env, int) string { return "" }, // the zitadel example OP has none
 	}
 	logtoUpstream = upstream{
 		name: "logto", code: 0, path: "/callback/openid/0", logto: true,
 		login: func(t *testing.T, e *env, authURL *url.URL, n int) *url.URL {
 			return e.logto.Login(t, authURL.String(), []testpeer.User{testpeer.Alice, testpeer.Bob}[n])
 		},
-		email: func(n int) string { return []testpeer.User{testpeer.Alice, testpeer.Bob}[n].Email },
+		email:   func(n int) string { return []testpeer.User{testpeer.Alice, testpeer.Bob}[n].Email },
+		picture: func(_ *env, n int) string { return []testpeer.User{testpeer.Alice, testpeer.Bob}[n].Picture },
 	}
 	qqUpstream = upstream{
 		name: "qq", code: 1, path: "/login/qq",
@@ -135,7 +139,8 @@ var (
 			}
 			return back
 		},
-		email: func(int) string { return "" },
+		email:   func(int) string { return "" },
+		picture: func(e *env, n int) string { return e.qqUsers[n].FigureQQ2 },
 	}
 )
 

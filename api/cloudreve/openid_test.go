@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/base64"
 	"encoding/json"
+	"net/http"
 	"strconv"
 	"strings"
 	"testing"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/tether-id/tether/core"
 	"github.com/tether-id/tether/internal/testpeer"
 	"github.com/tether-id/tether/internal/tethertest"
 )
@@ -72,13 +74,13 @@ func testSequence(t *testing.T, e *env, u upstream) {
 		}
 	}
 
-	// 1. Sign in: a new passwordless account.
-	body := map[string]any{"provider": u.code}
-	if u.logto {
-		body["hint"] = testpeer.Alice.Email
-	}
-	authURL := c.prepare(body, "")
+	// 1. Sign in: a new passwordless account. The hint reaches Logto
+	// only, as login_hint.
+	authURL := c.prepare(map[string]any{"provider": u.code, "hint": testpeer.Alice.Email}, "")
 	q := authURL.Query()
+	if !u.logto && (q.Has("login_hint") || strings.Contains(authURL.RawQuery, "alice")) {
+		t.Errorf("the hint reached a %s provider: %s", u.name, authURL)
+	}
 	if got := q.Get("redirect_uri"); got != e.srv.URL+u.path {
 		t.Errorf("redirect_uri %q, want %q", got, e.srv.URL+u.path)
 	}
@@ -105,7 +107,12 @@ func testSequence(t *testing.T, e *env, u upstream) {
 		}
 	}
 	var first tethertest.Login
-	ok(t, c.finish(cb, u.code, ""), &first)
+	var firstUser struct {
+		User cloudreveUser `json:"user"`
+	}
+	signedIn := c.finish(cb, u.code, "")
+	ok(t, signedIn, &first)
+	signedIn.Decode(t, &firstUser)
 	if first.User.Status != "active" || first.Token.AccessToken == "" || first.Token.RefreshToken == "" ||
 		!first.Token.AccessExpires.After(time.Now()) || !first.Token.RefreshExpires.After(first.Token.AccessExpires) {
 		t.Errorf("sign-in answered %+v", first)
@@ -119,6 +126,11 @@ func testSequence(t *testing.T, e *env, u upstream) {
 		if alg := idTokenAlg(t, e, first.User.ID); alg != "ES384" {
 			t.Errorf("Logto's ID token was signed with %q, want ES384", alg)
 		}
+	}
+	if want := u.picture(e, 0); want != "" {
+		testAvatar(t, e, c, firstUser.User, want)
+	} else if firstUser.User.Avatar != "" {
+		t.Errorf("user avatar %q for an account without a picture", firstUser.User.Avatar)
 	}
 
 	// 2. Sign in again: the same account. tether's own callback pages
@@ -223,4 +235,30 @@ func idTokenAlg(t *testing.T, e *env, userID string) string {
 		t.Fatal(err)
 	}
 	return h.Alg
+}
+
+// testAvatar checks that the account's User says it has a picture and
+// that the avatar route redirects to it, and only to http(s) pictures.
+func testAvatar(t *testing.T, e *env, c *client, u cloudreveUser, picture string) {
+	t.Helper()
+	if u.Avatar != "file" {
+		t.Errorf("user avatar %q, want \"file\" for an account with a picture", u.Avatar)
+	}
+	x := c.send("GET", "/api/v4/user/avatar/"+u.ID, nil, "", true)
+	if x.resp.StatusCode != http.StatusFound || x.resp.Header.Get("Location") != picture {
+		t.Errorf("avatar: HTTP %d to %q, want 302 to %q", x.resp.StatusCode, x.resp.Header.Get("Location"), picture)
+	}
+	if x := c.send("GET", "/api/v4/user/avatar/"+uuid.NewString(), nil, "", true); x.resp.StatusCode != http.StatusNotFound {
+		t.Errorf("avatar of an unknown account: HTTP %d", x.resp.StatusCode)
+	}
+	setAvatar := func(a string) {
+		if _, err := e.srv.App.Service.UpdateUser(t.Context(), u.ID, func(x *core.User) error { x.Avatar = a; return nil }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	setAvatar("javascript:alert(1)")
+	defer setAvatar(picture)
+	if x := c.send("GET", "/api/v4/user/avatar/"+u.ID, nil, "", true); x.resp.StatusCode != http.StatusNotFound {
+		t.Errorf("avatar with a javascript: picture: HTTP %d to %q, want 404", x.resp.StatusCode, x.resp.Header.Get("Location"))
+	}
 }
