@@ -201,7 +201,7 @@ func (s *Service) Refresh(ctx context.Context, refresh string, c Client) (TokenP
 		nextRT = RefreshToken{Hash: Hash(next), ChainID: old.ChainID, UserID: old.UserID, CreatedAt: now, ExpiresAt: now.Add(s.opts.RefreshTTL)}
 		return nextRT
 	})
-	if errors.Is(err, ErrTokenReused) {
+	if reused(err) {
 		s.log.WarnContext(ctx, "refresh token reused; chain revoked", "user", old.UserID, "chain", old.ChainID)
 		s.record(ctx, Event{UserID: old.UserID, Kind: EventRefreshReused, IP: c.IP, UserAgent: c.UserAgent, Detail: string(CodeInvalidCredential)})
 		return TokenPair{}, ErrTokenReused
@@ -222,6 +222,14 @@ func (s *Service) Refresh(ctx context.Context, refresh string, c Client) (TokenP
 	}
 	s.record(ctx, Event{UserID: u.ID, Kind: EventRefresh, Success: true, IP: c.IP, UserAgent: c.UserAgent})
 	return s.pair(u.ID, next, nextRT)
+}
+
+// reused tells a replay (ErrTokenReused) from the stores' other refusals
+// (unknown, expired, revoked: ErrInvalidToken). errors.Is cannot: it
+// matches any error of the same code, and both are invalid credentials.
+func reused(err error) bool {
+	var e *Error
+	return errors.As(err, &e) && e.Code == ErrTokenReused.Code && e.Message == ErrTokenReused.Message
 }
 
 // SignOut revokes the refresh token's chain. Access tokens already issued

@@ -63,7 +63,8 @@ type Store interface {
 	// RotateRefreshToken marks the token with hash used and stores the
 	// token that next(old) returns, in one transaction. A token that was
 	// already used is a replay: the whole chain is revoked (and stays
-	// revoked) and ErrTokenReused returned. Unknown, expired or revoked
+	// revoked) and ErrTokenReused returned with the replayed token, so the
+	// theft can be recorded against its user. Unknown, expired or revoked
 	// tokens give ErrInvalidToken.
 	RotateRefreshToken(ctx context.Context, hash string, now time.Time, next func(old RefreshToken) RefreshToken) (RefreshToken, error)
 	// RevokeRefreshChain revokes every token of the chain the token with

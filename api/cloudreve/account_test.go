@@ -149,11 +149,11 @@ func TestRefreshRotation(t *testing.T) {
 	ok(t, c.refresh(p1.RefreshToken), &p2)
 
 	// The first token again: theft is assumed, the whole chain goes.
-	want(t, c.refresh(l.Token.RefreshToken), 40020, "")
-	want(t, c.refresh(p2.RefreshToken), 40020, "")
+	want(t, c.refresh(l.Token.RefreshToken), 40020, "already used")
+	want(t, c.refresh(p2.RefreshToken), 40020, "Invalid or expired")
 	// The other device's session is another chain.
 	ok(t, c.refresh(other.Token.RefreshToken), nil)
-	want(t, c.refresh("not-a-refresh-token"), 40020, "")
+	want(t, c.refresh("not-a-refresh-token"), 40020, "Invalid or expired")
 }
 
 func TestSignOut(t *testing.T) {
@@ -169,8 +169,10 @@ func TestSignOut(t *testing.T) {
 	if got := string(bytes.TrimSpace(env.Raw)); got != `{"code":0,"msg":""}` {
 		t.Errorf("sign-out answered %s", got)
 	}
-	want(t, c.refresh(p.RefreshToken), 40020, "")
-	want(t, c.refresh(l.Token.RefreshToken), 40020, "")
+	// Signed out is not stolen: the answer says the token is invalid, not
+	// reused.
+	want(t, c.refresh(p.RefreshToken), 40020, "Invalid or expired")
+	want(t, c.refresh(l.Token.RefreshToken), 40020, "already used")
 	want(t, c.call("DELETE", "/api/v4/session/token", map[string]string{"refresh_token": "not-a-refresh-token"}, ""), 40020, "")
 	// Access tokens are stateless: they last until they expire.
 	ok(t, c.call("GET", "/api/v4/user/setting", nil, p.AccessToken), nil)

@@ -50,7 +50,7 @@ func (s *Store) RotateRefreshToken(ctx context.Context, hash string, now time.Ti
 		}
 		if !old.UsedAt.IsZero() {
 			// A replay: commit the revocation, then report it.
-			reused = true
+			reused, out = true, old
 			return revokeChain(ctx, tx, old.ChainID, now)
 		}
 		if !old.RevokedAt.IsZero() || !now.Before(old.ExpiresAt) {
@@ -69,7 +69,7 @@ func (s *Store) RotateRefreshToken(ctx context.Context, hash string, now time.Ti
 		return core.RefreshToken{}, err
 	}
 	if reused {
-		return core.RefreshToken{}, core.ErrTokenReused
+		return out, core.ErrTokenReused
 	}
 	out.CreatedAt, out.ExpiresAt = stored(out.CreatedAt), stored(out.ExpiresAt)
 	return out, nil

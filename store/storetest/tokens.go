@@ -92,8 +92,11 @@ func testTokenReuseRevokesChain(t *testing.T, s core.Store) {
 		t.Error("next called for a replayed token")
 		return core.RefreshToken{Hash: newID()}
 	}
-	_, err := s.RotateRefreshToken(ctx, t1.Hash, replayAt, never)
+	replayed, err := s.RotateRefreshToken(ctx, t1.Hash, replayAt, never)
 	wantExactly(t, err, core.ErrTokenReused, "replay of the first token")
+	if replayed.Hash != t1.Hash || replayed.UserID != t1.UserID || replayed.ChainID != t1.ChainID {
+		t.Errorf("a replay returned %+v, want the replayed token (its user and chain are recorded)", replayed)
+	}
 	// The whole chain is revoked, the newest token included.
 	_, err = s.RotateRefreshToken(ctx, t3.Hash, replayAt.Add(time.Second), never)
 	wantExactly(t, err, core.ErrInvalidToken, "newest token after the replay")
