@@ -74,6 +74,17 @@ func testSequence(t *testing.T, e *env, u upstream) {
 		}
 	}
 
+	wantName, wantIcon := map[int]string{0: logtoName, 1: qqName, 2: corpName}[u.code], map[int]string{0: logtoIcon, 1: qqIcon, 2: corpIcon}[u.code]
+	listed := false
+	for _, p := range lc.Providers {
+		if p.ID == providerKey {
+			listed = p.Code == u.code && p.Kind == u.name && p.Name == wantName && p.Icon == wantIcon
+		}
+	}
+	if !listed {
+		t.Errorf("login config providers %+v lack {%s %s %d %q %q}", lc.Providers, providerKey, u.name, u.code, wantName, wantIcon)
+	}
+
 	// 1. Sign in: a new passwordless account. The hint reaches Logto
 	// only, as login_hint.
 	authURL := c.prepare(map[string]any{"provider": u.code, "hint": testpeer.Alice.Email}, "")
