@@ -3,6 +3,7 @@ package core_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"net/url"
 	"path/filepath"
@@ -624,6 +625,20 @@ func TestPasswordSessions(t *testing.T) {
 	}
 	_, err = e.svc.Refresh(ctx, p3.RefreshToken, c)
 	wantCode(t, err, core.CodeInvalidCredential)
+	// A revoked (or unknown) token is not a replay: no theft is reported.
+	if errors.Is(err, core.ErrTokenReused) && core.ErrorMessage(err) == core.ErrTokenReused.Message {
+		t.Errorf("refresh after sign-out reported as reuse: %v", err)
+	}
+	_, err = e.svc.Refresh(ctx, "unknown", c)
+	if core.ErrorMessage(err) != core.ErrInvalidToken.Message {
+		t.Errorf("refresh of an unknown token: %v, want %v", err, core.ErrInvalidToken)
+	}
+	for user, want := range map[string]int{u.ID: 1, "": 0} {
+		reuses, err := e.svc.Events(ctx, core.EventQuery{UserID: user, Kinds: []core.EventKind{core.EventRefreshReused}})
+		if err != nil || len(reuses) != want {
+			t.Errorf("refresh_reused events of user %q: %+v (%v), want %d (the replay of p1 only)", user, reuses, err, want)
+		}
+	}
 
 	activity, err := e.svc.LoginActivity(ctx, u.ID, 10)
 	if err != nil {

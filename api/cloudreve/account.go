@@ -2,6 +2,7 @@ package cloudreve
 
 import (
 	"net/http"
+	"net/url"
 	"strconv"
 	"time"
 
@@ -40,7 +41,7 @@ func toUser(u core.User) user {
 	// /api/v4/user/avatar/{id}, which tether redirects to the upstream
 	// picture.
 	avatar := ""
-	if u.Avatar != "" {
+	if webURL(u.Avatar) {
 		avatar = "file"
 	}
 	return user{ID: u.ID, Email: u.Email, Nickname: u.Nickname, Status: string(u.Status), Avatar: avatar,
@@ -203,12 +204,19 @@ func (h *Handler) providerCode(id string) int {
 // tether redirects to the upstream picture it recorded.
 func (h *Handler) avatar(w http.ResponseWriter, r *http.Request) {
 	u, err := h.svc.Store().GetUser(r.Context(), r.PathValue("id"))
-	if err != nil || u.Avatar == "" {
+	if err != nil || !webURL(u.Avatar) {
+		// Only http(s) pictures: an upstream claim is not trusted to
+		// send browsers to other schemes.
 		http.NotFound(w, r)
 		return
 	}
 	w.Header().Set("Cache-Control", "public, max-age=3600")
 	http.Redirect(w, r, u.Avatar, http.StatusFound)
+}
+
+func webURL(s string) bool {
+	u, err := url.Parse(s)
+	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != ""
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }

@@ -81,25 +81,32 @@ func New(svc *core.Service, opts Options) *Handler {
 	return &Handler{svc: svc, opts: opts, log: opts.Logger}
 }
 
+// Mux is where Register adds routes; *http.ServeMux is one. It is an
+// interface so that a test can list the routes and check that the OpenAPI
+// document describes each.
+type Mux interface {
+	Handle(pattern string, handler http.Handler)
+}
+
 // Register adds the routes to mux.
-func (h *Handler) Register(mux *http.ServeMux) {
+func (h *Handler) Register(mux Mux) {
 	limited := h.limit
 	mux.Handle("POST /api/v4/user", limited(h.signUp))
 	mux.Handle("POST /api/v4/session/token", limited(h.signIn))
-	mux.HandleFunc("POST /api/v4/session/token/refresh", h.refresh)
-	mux.HandleFunc("DELETE /api/v4/session/token", h.signOut)
-	mux.HandleFunc("GET /api/v4/user/setting", h.authed(h.settings))
-	mux.HandleFunc("GET /api/v4/user/avatar/{id}", h.avatar)
+	mux.Handle("POST /api/v4/session/token/refresh", http.HandlerFunc(h.refresh))
+	mux.Handle("DELETE /api/v4/session/token", http.HandlerFunc(h.signOut))
+	mux.Handle("GET /api/v4/user/setting", h.authed(h.settings))
+	mux.Handle("GET /api/v4/user/avatar/{id}", http.HandlerFunc(h.avatar))
 	mux.Handle("PUT /api/v4/session/openid", limited(h.prepare))
 	mux.Handle("POST /api/v4/session/openid", limited(h.finish))
-	mux.HandleFunc("DELETE /api/v4/session/openid/{provider_id}", h.authed(h.unlink))
-	mux.HandleFunc("GET /api/v4/session/prepare", h.prepareLogin)
-	mux.HandleFunc("GET /api/v4/site/config/login", h.loginConfig)
+	mux.Handle("DELETE /api/v4/session/openid/{provider_id}", h.authed(h.unlink))
+	mux.Handle("GET /api/v4/session/prepare", http.HandlerFunc(h.prepareLogin))
+	mux.Handle("GET /api/v4/site/config/login", http.HandlerFunc(h.loginConfig))
 	// Anything else under /api/v4 answers in the envelope, not with a
 	// bare 404 page.
-	mux.HandleFunc("/api/v4/", func(w http.ResponseWriter, r *http.Request) {
+	mux.Handle("/api/v4/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, core.Errorf(core.CodeNotFound, "Not found"))
-	})
+	}))
 }
 
 // envelope is Cloudreve's response body. Field order follows Cloudreve.

@@ -13,8 +13,11 @@ import (
 
 // resolve finds the provider a request names: provider_key (the additive
 // string id) when given, else the first enabled provider of the kind the
-// Cloudreve integer names. Unknown or disabled → 40019.
-func (h *Handler) resolve(code *int, key string) (core.Provider, error) {
+// Cloudreve integer names. Unknown or disabled → 40019. field is the
+// integer's name in the request ("provider" or "provider_id"), for the
+// messages.
+func (h *Handler) resolve(code *int, key, field string) (core.Provider, error) {
+	title := httpx.FieldTitle(field)
 	disabled := core.Errorf(core.CodeDisabled, "This sign-in provider is not enabled")
 	if key != "" {
 		p, ok := h.svc.Provider(key)
@@ -22,16 +25,16 @@ func (h *Handler) resolve(code *int, key string) (core.Provider, error) {
 			return core.Provider{}, disabled
 		}
 		if code != nil && api.CloudreveCode(p.Kind) != *code {
-			return core.Provider{}, core.Invalid("provider", "Provider does not match provider_key")
+			return core.Provider{}, core.Invalid(field, "%s does not match provider_key", title)
 		}
 		return p, nil
 	}
 	if code == nil {
-		return core.Provider{}, core.Invalid("provider", "Provider cannot be empty")
+		return core.Provider{}, core.Invalid(field, "%s cannot be empty", title)
 	}
 	kind, ok := api.CloudreveKind(*code)
 	if !ok {
-		return core.Provider{}, core.Invalid("provider", "Provider must be one of 0, 1, 2")
+		return core.Provider{}, core.Invalid(field, "%s must be one of 0, 1, 2", title)
 	}
 	p, ok := h.svc.FirstEnabled(kind)
 	if !ok {
@@ -60,9 +63,14 @@ func (h *Handler) prepare(w http.ResponseWriter, r *http.Request) {
 	linking := body.Linking != nil && *body.Linking
 	req := core.PrepareRequest{Purpose: core.PurposeSignIn}
 	if linking {
-		// Linking needs a valid session: a missing or stale token is 401.
-		u, ok := h.optionalUser(r)
-		if !ok {
+		// Linking needs a valid session: a missing or stale token is 401;
+		// a banned or inactive account is told so (40017/40018).
+		u, err := h.svc.Authenticate(r.Context(), httpx.Bearer(r))
+		switch code := core.ErrorCode(err); {
+		case code == core.CodeBanned || code == core.CodeInactive:
+			h.fail(w, r, err)
+			return
+		case err != nil:
 			h.fail(w, r, core.ErrUnauthenticated)
 			return
 		}
@@ -76,7 +84,7 @@ func (h *Handler) prepare(w http.ResponseWriter, r *http.Request) {
 		}
 		req.Hint = hint
 	}
-	p, err := h.resolve(body.Provider, body.ProviderKey)
+	p, err := h.resolve(body.Provider, body.ProviderKey, "provider")
 	if err != nil {
 		h.fail(w, r, err)
 		return
@@ -116,11 +124,8 @@ func (h *Handler) finish(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, core.Invalid("provider_id", "ProviderID cannot be empty"))
 		return
 	}
-	p, err := h.resolve(body.ProviderID, body.ProviderKey)
+	p, err := h.resolve(body.ProviderID, body.ProviderKey, "provider_id")
 	if err != nil {
-		if core.ErrorCode(err) == core.CodeInvalid {
-			err = core.Invalid("provider_id", "ProviderID must be one of 0, 1, 2")
-		}
 		h.fail(w, r, err)
 		return
 	}
@@ -152,39 +157,50 @@ func (h *Handler) finish(w http.ResponseWriter, r *http.Request) {
 // DELETE /api/v4/session/openid/{provider_id}: the Cloudreve integer, or
 // a provider's string id (additive).
 func (h *Handler) unlink(w http.ResponseWriter, r *http.Request, u core.User) {
-	raw := r.PathValue("provider_id")
-	var ids []string
-	if code, err := strconv.Atoi(raw); err == nil {
-		kind, ok := api.CloudreveKind(code)
-		if !ok {
-			h.fail(w, r, core.Invalid("provider_id", "ProviderID must be one of 0, 1, 2"))
-			return
-		}
-		// The integer names a kind: unlink the user's identity of that
-		// kind (there is at most one per provider, and Cloudreve has one
-		// provider per kind).
-		linked, err := h.svc.Identities(r.Context(), u.ID)
-		if err != nil {
+	id := r.PathValue("provider_id")
+	if code, err := strconv.Atoi(id); err == nil {
+		if id, err = h.unlinkTarget(r, u, code); err != nil {
 			h.fail(w, r, err)
 			return
 		}
-		for _, id := range linked {
-			if p, ok := h.svc.Provider(id.ProviderID); ok && p.Kind == kind {
-				ids = append(ids, id.ProviderID)
-			}
-		}
-	} else {
-		ids = []string{raw}
 	}
-	if len(ids) == 0 {
-		h.fail(w, r, core.ErrIdentityNotLinked)
-		return
-	}
-	if err := h.svc.Unlink(r.Context(), u.ID, ids[0], httpx.Client(r)); err != nil {
+	if err := h.svc.Unlink(r.Context(), u.ID, id, httpx.Client(r)); err != nil {
 		h.fail(w, r, err)
 		return
 	}
 	h.ok(w, nil)
+}
+
+// unlinkTarget is the provider id a Cloudreve integer means for u: the
+// provider the integer names everywhere else (the first enabled of its
+// kind) when u has linked it, else u's oldest identity of that kind (a
+// provider since disabled, or a further one, which Cloudreve clients list
+// under the same integer).
+func (h *Handler) unlinkTarget(r *http.Request, u core.User, code int) (string, error) {
+	kind, ok := api.CloudreveKind(code)
+	if !ok {
+		return "", core.Invalid("provider_id", "ProviderID must be one of 0, 1, 2")
+	}
+	linked, err := h.svc.Identities(r.Context(), u.ID)
+	if err != nil {
+		return "", err
+	}
+	first, _ := h.svc.FirstEnabled(kind)
+	target := ""
+	for _, id := range linked {
+		p, ok := h.svc.Provider(id.ProviderID)
+		switch {
+		case !ok || p.Kind != kind:
+		case p.ID == first.ID:
+			return p.ID, nil
+		case target == "":
+			target = p.ID
+		}
+	}
+	if target == "" {
+		return "", core.ErrIdentityNotLinked
+	}
+	return target, nil
 }
 
 // GET /api/v4/session/prepare?email= → which ways this account can sign
