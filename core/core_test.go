@@ -335,6 +335,13 @@ func (e *env) withStatus(t *testing.T, id provider.Identity, s core.Status) {
 	if _, err := e.svc.Refresh(context.Background(), r.Tokens.RefreshToken, core.Client{}); core.ErrorCode(err) != core.CodeInvalidCredential {
 		t.Errorf("refresh after status %s: %v, want the chain revoked", s, err)
 	}
+	t.Cleanup(func() {
+		// The refused sign-in is in the account's login activity.
+		activity, err := e.svc.LoginActivity(context.Background(), r.User.ID, 10)
+		if err != nil || len(activity) != 2 || activity[0].Success || activity[0].Detail == "" {
+			t.Errorf("login activity after a refused sign-in: %+v, %v", activity, err)
+		}
+	})
 }
 
 func TestLinkPolicy(t *testing.T) {

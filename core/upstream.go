@@ -1,6 +1,7 @@
 package core
 
 import (
+	"cmp"
 	"context"
 	"crypto/subtle"
 	"encoding/json"
@@ -166,9 +167,11 @@ func (s *Service) Finish(ctx context.Context, r FinishRequest) (FinishResult, er
 		if f.Purpose == PurposeLink {
 			kind = EventLinkFailed
 		}
-		s.record(ctx, Event{UserID: f.UserID, Kind: kind, Method: MethodOpenID, ProviderID: f.ProviderID,
+		// A refused sign-in of a known account (banned, say) counts in that
+		// account's history; res.User is set when the account was found.
+		s.record(ctx, Event{UserID: cmp.Or(f.UserID, res.User.ID), Kind: kind, Method: MethodOpenID, ProviderID: f.ProviderID,
 			IP: r.Client.IP, UserAgent: r.Client.UserAgent, Detail: string(ErrorCode(err))})
-		return res, err
+		return FinishResult{Purpose: f.Purpose, ReturnTo: f.ReturnTo}, err
 	}
 	switch {
 	case f.ProviderID != r.ProviderID:
@@ -344,7 +347,7 @@ func (s *Service) signInUpstream(ctx context.Context, p *Provider, id Identity, 
 		switch {
 		case err == nil && owner.EmailVerified:
 			if err := owner.CheckCanSignIn(); err != nil {
-				return User{}, Identity{}, false, err
+				return owner, Identity{}, false, err
 			}
 			id.UserID = owner.ID
 			err := s.store.LinkIdentity(ctx, id)
@@ -399,7 +402,7 @@ func (s *Service) signInKnown(ctx context.Context, id Identity) (User, Identity,
 		return User{}, Identity{}, internal(err)
 	}
 	if err := u.CheckCanSignIn(); err != nil {
-		return User{}, Identity{}, err
+		return u, Identity{}, err // the account, for the failure's audit event
 	}
 	id.UserID, id.LinkedAt = u.ID, existing.LinkedAt
 	if len(id.Tokens) == 0 {

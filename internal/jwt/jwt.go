@@ -6,6 +6,7 @@ package jwt
 
 import (
 	"crypto/hmac"
+	"crypto/rand"
 	"crypto/sha256"
 	"errors"
 	"time"
@@ -55,6 +56,8 @@ func (s *Signer) Issue(userID string, now time.Time, ttl time.Duration) (string,
 	exp := now.Add(ttl)
 	c := claims{
 		Claims: josejwt.Claims{
+			// A random id: two tokens issued in the same second differ.
+			ID:        rand.Text(),
 			Subject:   userID,
 			IssuedAt:  josejwt.NewNumericDate(now),
 			NotBefore: josejwt.NewNumericDate(now),

@@ -26,6 +26,9 @@ func TestIssueVerify(t *testing.T) {
 	if !exp.Equal(now.Add(time.Hour)) {
 		t.Fatalf("exp = %v", exp)
 	}
+	if again, _, _ := s.Issue("user-1", now, time.Hour); again == tok {
+		t.Fatal("two tokens issued at the same instant are identical")
+	}
 	payload, _ := base64.RawURLEncoding.DecodeString(strings.Split(tok, ".")[1])
 	for _, want := range []string{`"token_type":"access"`, `"sub":"user-1"`, `"exp":`, `"nbf":`} {
 		if !strings.Contains(string(payload), want) {
