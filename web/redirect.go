@@ -72,7 +72,8 @@ func (a allowList) Check(target string) (string, bool) {
 		if hasDotSegment(u.Path) {
 			continue
 		}
-		if u.Path == e.Path || strings.HasPrefix(u.Path, strings.TrimSuffix(e.Path, "/")+"/") {
+		prefix := strings.TrimSuffix(e.Path, "/")
+		if u.Path == prefix || strings.HasPrefix(u.Path, prefix+"/") {
 			return u.String(), true
 		}
 	}
