@@ -87,7 +87,7 @@ func (h *Handler) versiaLanding(w http.ResponseWriter, r *http.Request, st *requ
 	status := http.StatusOK
 	errText, errMsg := q.Get("oidc_account_linking_error"), q.Get("oidc_account_linking_error_message")
 	if q.Get("oidc_account_linked") == "true" && errText == "" && errMsg == "" {
-		v.Title, v.Message = st.t("title_linked"), st.t("versia_linked")
+		v.Title, v.Notice = st.t("title_linked"), st.t("versia_linked")
 	} else {
 		v.Title = st.t("title_link_failed")
 		v.Error = &problemView{Text: st.t("versia_link_failed")}
