@@ -3,8 +3,12 @@ package web_test
 import (
 	"context"
 	"fmt"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -13,7 +17,11 @@ import (
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 
+	"github.com/tether-id/tether/api"
+	"github.com/tether-id/tether/app"
+	"github.com/tether-id/tether/config"
 	"github.com/tether-id/tether/core"
+	"github.com/tether-id/tether/demo"
 	"github.com/tether-id/tether/internal/tethertest"
 	"github.com/tether-id/tether/internal/testenv"
 	"github.com/tether-id/tether/internal/testpeer"
@@ -546,4 +554,44 @@ func (tb *tab) pressToProvider(sel string) string {
 	}
 	tb.t.Fatal("no authorization request")
 	return ""
+}
+
+// TestBrowserDemo: the demo provider of `tether dev`, mounted on the same
+// server, signs in through these pages: the URL `tether dev` prints,
+// the demo's button, one of its users.
+func TestBrowserDemo(t *testing.T) {
+	hs := httptest.NewUnstartedServer(nil)
+	pub := "http://" + hs.Listener.Addr().String()
+	op, err := demo.New(demo.Config{
+		Issuer: pub + "/demo", ClientID: "tether-dev", ClientSecret: "demo-secret-0123456789",
+		RedirectURIs: []string{pub + api.CallbackPath("demo", config.KindOIDC, true)},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := config.Defaults()
+	cfg.PublicURL, cfg.Database = pub, "sqlite://"+filepath.Join(t.TempDir(), "t.db")
+	cfg.SecretKey, cfg.EncryptionKey = tethertest.SecretKey, tethertest.EncryptionKey
+	cfg.Providers = []config.Provider{{ID: "demo", Kind: config.KindOIDC, Name: "Demo provider", Enabled: true,
+		Issuer: pub + "/demo", ClientID: "tether-dev", ClientSecret: "demo-secret-0123456789", DirectSignIn: true}}
+	a, err := app.New(context.Background(), &cfg, app.Options{
+		Logger: slog.New(slog.DiscardHandler),
+		Mount:  func(mux *http.ServeMux) { mux.Handle("/demo/", op.Handler()) },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs.Config.Handler = a.Handler()
+	hs.Start()
+	t.Cleanup(func() { hs.Close(); a.Close() })
+
+	e := &env{srv: &tethertest.Server{URL: pub, App: a, Config: &cfg}}
+	tb := e.tab(t, "")
+	tb.open("/login")
+	tb.press(`button[value=demo]`)
+	tb.wantPath("/demo/")
+	tb.press(`button[name=as][value=alice]`)
+	tb.wantPath("/account")
+	tb.want("Demo provider", "Alice Demo", msg(t, "en", "guard_note"))
+	tb.shoot("account-demo")
 }

@@ -587,3 +587,42 @@ func TestVersiaLanding(t *testing.T) {
 		t.Errorf("/ signed out: %d %s", p.status, p.loc)
 	}
 }
+
+// TestCallbackIssuer: tether's callback pages see the real query, so an OP
+// that advertises RFC 9207 (panva does) must send iss: a callback without
+// it, or with another issuer, is refused.
+func TestCallbackIssuer(t *testing.T) {
+	e := startEnv(t, envOptions{panva: true})
+	for _, c := range []struct {
+		name string
+		edit func(url.Values)
+	}{
+		{"no iss", func(q url.Values) { q.Del("iss") }},
+		{"another issuer", func(q url.Values) { q.Set("iss", e.zit.Issuer) }},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			u := e.user(t)
+			cb, err := url.Parse(upstream(t, e.panva, u.startProvider("logto", false), testpeer.Alice))
+			if err != nil {
+				t.Fatal(err)
+			}
+			q := cb.Query()
+			if q.Get("iss") != e.panva.Issuer {
+				t.Fatalf("panva sent iss %q", q.Get("iss"))
+			}
+			c.edit(q)
+			cb.RawQuery = q.Encode()
+			p := u.get(cb.String())
+			if p.status != http.StatusBadRequest {
+				t.Fatalf("HTTP %d %s", p.status, p.loc)
+			}
+			wantText(t, p, msg(t, "en", "title_signin_failed"), msg(t, "en", "err_invalid_credential"), "issuer")
+		})
+	}
+	// With iss as sent, the same flow signs in.
+	u := e.user(t)
+	p := u.get(upstream(t, e.panva, u.startProvider("logto", false), testpeer.Alice))
+	if p.status != http.StatusSeeOther || p.loc != "/account" {
+		t.Fatalf("with iss: %d %s\n%s", p.status, p.loc, p.body)
+	}
+}
