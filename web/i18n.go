@@ -75,14 +75,14 @@ func (l *language) T(key string, args ...any) (string, error) {
 	return fmt.Sprintf(s, args...), nil
 }
 
-// LangCookie remembers the language chosen with the switch.
-const LangCookie = "tether_lang"
+// langCookie remembers the language chosen with the switch.
+const langCookie = "tether_lang"
 
 // negotiate picks the language of a request: the switch's cookie when it
 // names a supported language, else the best supported match of
 // Accept-Language, else English.
 func negotiate(r *http.Request) *language {
-	if c, err := r.Cookie(LangCookie); err == nil {
+	if c, err := r.Cookie(langCookie); err == nil {
 		if l, ok := languageByTag(c.Value); ok {
 			return l
 		}

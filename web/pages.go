@@ -429,7 +429,7 @@ func (h *Handler) setLanguage(w http.ResponseWriter, r *http.Request) {
 	}
 	if l, ok := languageByTag(r.PostFormValue("lang")); ok {
 		http.SetCookie(w, &http.Cookie{
-			Name: LangCookie, Value: l.Tag, Path: "/", MaxAge: int(365 * 24 * time.Hour / time.Second),
+			Name: langCookie, Value: l.Tag, Path: "/", MaxAge: int(365 * 24 * time.Hour / time.Second),
 			HttpOnly: true, Secure: h.secure, SameSite: http.SameSiteLaxMode,
 		})
 	}

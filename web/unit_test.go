@@ -117,13 +117,13 @@ func TestAcceptLanguage(t *testing.T) {
 	}
 	r := httptest.NewRequest(http.MethodGet, "/", nil)
 	r.Header.Set("Accept-Language", "en")
-	r.AddCookie(&http.Cookie{Name: LangCookie, Value: "zh-CN"})
+	r.AddCookie(&http.Cookie{Name: langCookie, Value: "zh-CN"})
 	if got := negotiate(r).Tag; got != langZH {
 		t.Errorf("cookie zh-CN, header en: %s", got)
 	}
 	r = httptest.NewRequest(http.MethodGet, "/", nil)
 	r.Header.Set("Accept-Language", "zh")
-	r.AddCookie(&http.Cookie{Name: LangCookie, Value: "klingon"})
+	r.AddCookie(&http.Cookie{Name: langCookie, Value: "klingon"})
 	if got := negotiate(r).Tag; got != langZH {
 		t.Errorf("unknown cookie, header zh: %s", got)
 	}

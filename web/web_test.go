@@ -626,3 +626,22 @@ func TestCallbackIssuer(t *testing.T) {
 		t.Fatalf("with iss: %d %s\n%s", p.status, p.loc, p.body)
 	}
 }
+
+func TestSignUpDisabled(t *testing.T) {
+	e := startEnv(t, envOptions{configure: func(c *config.Config) { c.Registration.Password = false }})
+	u := e.user(t)
+	if p := u.get("/login"); strings.Contains(p.body, `href="/signup`) {
+		t.Error("the sign-in page links to a closed sign-up")
+	}
+	p := u.get("/signup")
+	if p.status != http.StatusNotFound {
+		t.Fatalf("GET /signup: HTTP %d", p.status)
+	}
+	wantText(t, p, msg(t, "en", "err_signup_disabled"))
+	u.get("/login")
+	p = u.post("/signup", url.Values{"email": {"n@example.test"}, "password": {"correct horse"}, "password_again": {"correct horse"}})
+	if p.status != http.StatusNotFound {
+		t.Fatalf("POST /signup: HTTP %d", p.status)
+	}
+	wantText(t, p, msg(t, "en", "err_signup_disabled"))
+}
