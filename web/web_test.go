@@ -14,7 +14,9 @@ import (
 
 	"github.com/tether-id/tether/config"
 	"github.com/tether-id/tether/core"
+	"github.com/tether-id/tether/internal/tethertest"
 	"github.com/tether-id/tether/internal/testpeer"
+	"github.com/tether-id/tether/provider/qq/qqtest"
 )
 
 var catalogs = map[string]map[string]string{}
@@ -644,4 +646,57 @@ func TestSignUpDisabled(t *testing.T) {
 		t.Fatalf("POST /signup: HTTP %d", p.status)
 	}
 	wantText(t, p, msg(t, "en", "err_signup_disabled"))
+}
+
+// TestQQCallback: the first QQ provider's redirect URI is Cloudreve's
+// legacy /login/qq, served by these pages (with the fake QQ Connect).
+func TestQQCallback(t *testing.T) {
+	var fake *qqtest.Server
+	e := &env{clock: &clock{}}
+	e.srv = tethertest.Start(t, tethertest.Options{Providers: func(pub string) []config.Provider {
+		fake = qqtest.NewServer(t, "101", "qq-app-key")
+		fake.RegisterRedirectURI(pub + "/login/qq")
+		ep := fake.Endpoints()
+		return []config.Provider{{ID: "qq", Kind: config.KindQQ, Name: "QQ", Enabled: true, ClientID: "101", ClientSecret: "qq-app-key",
+			Key: "openid", DirectSignIn: true,
+			Endpoints: config.Endpoints{Authorize: ep.Authorize, Token: ep.Token, Me: ep.Me, UserInfo: ep.UserInfo}}}
+	}})
+	fake.SignInAs(fake.AddUser("小明"))
+	u := e.user(t)
+	auth := u.startProvider("qq", false)
+	noFollow := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := noFollow.Get(auth) // the fake authorizes at once
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	cb := resp.Header.Get("Location")
+	if !strings.HasPrefix(cb, e.srv.URL+"/login/qq?") {
+		t.Fatalf("QQ sent the browser to %q", cb)
+	}
+	p := u.get(cb)
+	if p.status != http.StatusSeeOther || p.loc != "/account" {
+		t.Fatalf("callback: %d %s\n%s", p.status, p.loc, p.body)
+	}
+	wantText(t, u.get("/account"), "QQ", "小明", msg(t, "en", "guard_note"))
+	// The QQ page's error: a used code.
+	wantText(t, u.get(cb), msg(t, "en", "err_flow_expired"))
+}
+
+// TestRateLimited: over the per-IP limit, the sign-in routes answer with
+// a page that says so.
+func TestRateLimited(t *testing.T) {
+	e := startEnv(t, envOptions{configure: func(c *config.Config) {
+		c.RateLimit.Enabled, c.RateLimit.PerIPPerMinute = true, 2
+	}})
+	u := e.user(t)
+	var p page
+	for range 3 {
+		u.get("/login")
+		p = u.post("/login", url.Values{"email": {"nobody@example.test"}, "password": {"whatever1"}})
+	}
+	if p.status != http.StatusTooManyRequests || p.header.Get("Retry-After") == "" {
+		t.Fatalf("HTTP %d, Retry-After %q", p.status, p.header.Get("Retry-After"))
+	}
+	wantText(t, p, msg(t, "en", "err_rate_limited"))
 }
