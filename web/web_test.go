@@ -14,8 +14,8 @@ import (
 
 	"github.com/tether-id/tether/config"
 	"github.com/tether-id/tether/core"
-	"github.com/tether-id/tether/internal/tethertest"
 	"github.com/tether-id/tether/internal/testpeer"
+	"github.com/tether-id/tether/internal/tethertest"
 	"github.com/tether-id/tether/provider/qq/qqtest"
 )
 
