@@ -26,6 +26,7 @@ import (
 	"github.com/tether-id/tether/server"
 	"github.com/tether-id/tether/store/postgres"
 	"github.com/tether-id/tether/store/sqlite"
+	"github.com/tether-id/tether/web"
 )
 
 // Options change how New builds an App.
@@ -136,6 +137,14 @@ func build(ctx context.Context, cfg *config.Config, st Store, opts Options) (*Ap
 	versia.New(svc, versia.Options{
 		PublicURL: cfg.PublicURL, FlowTTL: cfg.Flows.TTL.D(), Limiter: limiter, Now: opts.Now, Logger: opts.Logger,
 	}).Register(srv.Mux)
+	pages, err := web.New(svc, web.Options{
+		PublicURL: cfg.PublicURL, Secret: []byte(cfg.SecretKey), RedirectAllowList: cfg.Web.RedirectAllowList,
+		FlowTTL: cfg.Flows.TTL.D(), Limiter: limiter, Now: opts.Now, Logger: opts.Logger,
+	})
+	if err != nil {
+		return nil, err
+	}
+	pages.Register(srv.Mux)
 	srv.Mux.HandleFunc("GET /api/openapi.json", serveOpenAPI)
 	if opts.Mount != nil {
 		opts.Mount(srv.Mux)

@@ -1,0 +1,226 @@
+package web
+
+import (
+	"context"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/tether-id/tether/api/httpx"
+	"github.com/tether-id/tether/core"
+)
+
+// A browser session is the Cloudreve token pair in two cookies, both
+// HttpOnly (no script can read them), SameSite=Lax (not sent on
+// cross-site POSTs) and Secure when the public URL is https, in which case
+// their names carry the __Host- prefix (no Domain, Path=/, Secure: a
+// sibling subdomain cannot plant or shadow them). The access token is
+// checked on every request; when it has expired the refresh token is
+// exchanged for a new pair server-side, and the new pair replaces the
+// cookies in the same response. Sign-out revokes the refresh chain.
+const (
+	accessCookieName  = "tether_access"
+	refreshCookieName = "tether_refresh"
+)
+
+// requestState is what one request learnt about its browser.
+type requestState struct {
+	lang *language
+	user core.User
+	// signedIn is true when user is set from a valid session.
+	signedIn bool
+	// expired is true when the browser sent a session that could not be
+	// used any more (expired, revoked, account banned).
+	expired bool
+	// refresh is the refresh token the browser holds after this request
+	// (the new one when the request refreshed the session).
+	refresh string
+	csrf    string
+}
+
+// begin reads the request's language and session.
+func (h *Handler) begin(w http.ResponseWriter, r *http.Request) *requestState {
+	st := &requestState{lang: negotiate(r)}
+	h.readSession(w, r, st)
+	return st
+}
+
+// readSession authenticates the access cookie, refreshing the pair when
+// the access token is missing or expired and a refresh cookie is there.
+// A session that cannot be used any more (revoked, banned account) is
+// cleared from the browser.
+func (h *Handler) readSession(w http.ResponseWriter, r *http.Request, st *requestState) {
+	ctx := r.Context()
+	drop := func() {
+		h.clearSession(w, st)
+		st.expired = true
+	}
+	access := h.readCookie(r, accessCookieName)
+	st.refresh = h.readCookie(r, refreshCookieName)
+	if access == "" && st.refresh == "" {
+		return
+	}
+	if access != "" {
+		u, err := h.svc.Authenticate(ctx, access)
+		if err == nil {
+			st.user, st.signedIn = u, true
+			return
+		}
+		switch core.ErrorCode(err) {
+		case core.CodeBanned, core.CodeInactive:
+			drop()
+			return
+		case core.CodeInternal:
+			h.log.ErrorContext(ctx, "web: reading session", "err", err)
+			return
+		}
+	}
+	if st.refresh == "" {
+		drop()
+		return
+	}
+	pair, err := h.refresher.refresh(ctx, st.refresh, func(ctx context.Context) (core.TokenPair, error) {
+		return h.svc.Refresh(ctx, st.refresh, httpx.Client(r))
+	})
+	if err != nil {
+		if core.ErrorCode(err) == core.CodeInternal {
+			h.log.ErrorContext(ctx, "web: refreshing session", "err", err)
+			return
+		}
+		drop()
+		return
+	}
+	u, err := h.svc.Authenticate(ctx, pair.AccessToken)
+	if err != nil {
+		drop()
+		return
+	}
+	h.setSession(w, st, pair)
+	st.user, st.signedIn = u, true
+}
+
+// startSession stores a new pair after a sign-in. A session the browser
+// held before (another account, or the same one) is revoked: one browser,
+// one session. The CSRF cookie is replaced.
+func (h *Handler) startSession(w http.ResponseWriter, r *http.Request, st *requestState, pair core.TokenPair, u core.User) {
+	if st.refresh != "" && st.refresh != pair.RefreshToken {
+		if err := h.svc.SignOut(context.WithoutCancel(r.Context()), st.refresh, httpx.Client(r)); err != nil && core.ErrorCode(err) == core.CodeInternal {
+			h.log.WarnContext(r.Context(), "web: revoking the previous session", "err", err)
+		}
+	}
+	h.setSession(w, st, pair)
+	st.user, st.signedIn = u, true
+	h.csrfSecret(w, r, st, true)
+}
+
+func (h *Handler) setSession(w http.ResponseWriter, st *requestState, pair core.TokenPair) {
+	now := h.now()
+	http.SetCookie(w, h.cookie(accessCookieName, pair.AccessToken, pair.AccessExpires.Sub(now)))
+	http.SetCookie(w, h.cookie(refreshCookieName, pair.RefreshToken, pair.RefreshExpires.Sub(now)))
+	st.refresh = pair.RefreshToken
+}
+
+func (h *Handler) clearSession(w http.ResponseWriter, st *requestState) {
+	http.SetCookie(w, h.cookie(accessCookieName, "", -1))
+	http.SetCookie(w, h.cookie(refreshCookieName, "", -1))
+	st.user, st.signedIn, st.refresh = core.User{}, false, ""
+}
+
+// cookieName is name with the __Host- prefix when cookies are Secure.
+func (h *Handler) cookieName(name string) string {
+	if h.secure {
+		return "__Host-" + name
+	}
+	return name
+}
+
+func (h *Handler) readCookie(r *http.Request, name string) string {
+	if c, err := r.Cookie(h.cookieName(name)); err == nil {
+		return c.Value
+	}
+	return ""
+}
+
+// cookie builds one of the pages' cookies: a session cookie for maxAge 0,
+// deleted for a negative maxAge, else kept that long.
+func (h *Handler) cookie(name, value string, maxAge time.Duration) *http.Cookie {
+	c := &http.Cookie{
+		Name:     h.cookieName(name),
+		Value:    value,
+		Path:     "/",
+		HttpOnly: true,
+		Secure:   h.secure,
+		SameSite: http.SameSiteLaxMode,
+	}
+	switch {
+	case maxAge < 0:
+		c.MaxAge = -1
+	case maxAge > 0:
+		c.MaxAge = max(1, int(maxAge/time.Second))
+	}
+	return c
+}
+
+// refresher makes concurrent refreshes of one refresh token share one
+// exchange. A browser can send two requests at once with the same expired
+// access token (two tabs); refreshing twice would present a used refresh
+// token and, by design, revoke the whole chain. The first request
+// refreshes, the others wait for it, and for a short grace period later
+// requests carrying the old token get the same new pair. Each instance
+// coalesces its own requests; a load balancer with sticky sessions keeps
+// a browser on one instance.
+type refresher struct {
+	mu    sync.Mutex
+	calls map[string]*refreshCall
+	now   func() time.Time
+}
+
+type refreshCall struct {
+	done chan struct{}
+	pair core.TokenPair
+	err  error
+	at   time.Time
+}
+
+// refreshGrace is how long a finished refresh is answered from memory.
+const refreshGrace = 30 * time.Second
+
+func (f *refresher) refresh(ctx context.Context, token string, exchange func(context.Context) (core.TokenPair, error)) (core.TokenPair, error) {
+	key := core.Hash(token)
+	now := f.now()
+	f.mu.Lock()
+	for k, c := range f.calls {
+		select {
+		case <-c.done:
+			if now.Sub(c.at) > refreshGrace {
+				delete(f.calls, k)
+			}
+		default:
+		}
+	}
+	c, ok := f.calls[key]
+	if !ok {
+		c = &refreshCall{done: make(chan struct{})}
+		f.calls[key] = c
+	}
+	f.mu.Unlock()
+	if ok {
+		select {
+		case <-c.done:
+			return c.pair, c.err
+		case <-ctx.Done():
+			return core.TokenPair{}, ctx.Err()
+		}
+	}
+	// Not cancelled with the request: a rotation that happened must be
+	// remembered, or the browser's next request would be a reuse.
+	c.pair, c.err = exchange(context.WithoutCancel(ctx))
+	f.mu.Lock()
+	c.at = f.now()
+	if c.err != nil && core.ErrorCode(c.err) == core.CodeInternal {
+		delete(f.calls, key) // a database hiccup may be retried
+	}
+	f.mu.Unlock()
+	close(c.done)
+	return c.pair, c.err
+}
