@@ -127,6 +127,7 @@ func TestErrorsNameTheKey(t *testing.T) {
 		{"bad database", base + "database: mysql://x\n", nil, false, []string{"database: want sqlite"}},
 		{"refresh shorter than access", base + "tokens: { access_ttl: 2h, refresh_ttl: 1h }\n", nil, false, []string{"tokens.refresh_ttl: must be longer"}},
 		{"bad proxy", base + "rate_limit: { trusted_proxies: [10.0.0.0/33] }\n", nil, false, []string{"rate_limit.trusted_proxies[0]: want a CIDR"}},
+		{"allow-list with userinfo", base + "web: { redirect_allow_list: [\"https://user@files.example.com\"] }\n", nil, false, []string{"web.redirect_allow_list[0]: want an absolute http(s) URL"}},
 		{"bad kind", base + "providers:\n  - { id: x, kind: saml, client_id: a, client_secret: b }\n", nil, false, []string{"providers[0].kind: want logto, qq or oidc"}},
 		{"bad id", base + "providers:\n  - { id: Bad/Id, kind: qq, client_id: a, client_secret: b }\n", nil, false, []string{"providers[0].id: want lower-case"}},
 		{"duplicate id", base + prov + " }\n  - { id: corp, kind: qq, client_id: a, client_secret: b }\n", nil, false, []string{`providers[1].id: duplicate provider id "corp"`}},

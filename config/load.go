@@ -164,8 +164,8 @@ func (c *Config) finish(opts Options) error {
 		}
 	}
 	for i, r := range c.Web.RedirectAllowList {
-		if u, err := url.Parse(r); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			fail(fmt.Sprintf("web.redirect_allow_list[%d]", i), "want an absolute http(s) URL or origin, got %q", r)
+		if u, err := url.Parse(r); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" {
+			fail(fmt.Sprintf("web.redirect_allow_list[%d]", i), "want an absolute http(s) URL or origin without user, query or fragment, got %q", r)
 		}
 	}
 

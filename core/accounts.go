@@ -36,7 +36,7 @@ type NewUser struct {
 // admin marks the email verified.
 func (s *Service) SignUp(ctx context.Context, n NewUser, c Client) (User, error) {
 	if !s.opts.PasswordSignUp {
-		return User{}, Errorf(CodeDisabled, "Registration is disabled")
+		return User{}, ErrSignUpDisabled
 	}
 	if n.Password == "" {
 		return User{}, Invalid("password", "Password cannot be empty")

@@ -41,7 +41,11 @@ type Error struct {
 	Message string
 	// Field names the offending request field for CodeInvalid.
 	Field string
-	Err   error
+	// Reason is a finer, stable cause under Code ("other_browser"), for
+	// surfaces that explain failures in their own words; "" when the code
+	// says it all.
+	Reason string
+	Err    error
 }
 
 func (e *Error) Error() string {
@@ -109,6 +113,12 @@ var (
 	ErrProviderLinked    = &Error{Code: CodeProviderLinked, Message: "An identity of this provider is already linked; unlink it first"}
 	ErrIdentityNotLinked = &Error{Code: CodeIdentityNotLinked, Message: "This identity is not linked to any account"}
 	ErrFlowNotFound      = &Error{Code: CodeFlowNotFound, Message: "Sign-in session not found, expired or already used"}
+	ErrFlowOtherBrowser  = &Error{Code: CodeFlowNotFound, Reason: "other_browser", Message: "This sign-in was started in another browser"}
+	ErrFlowOtherProvider = &Error{Code: CodeFlowNotFound, Reason: "other_provider", Message: "This sign-in session belongs to another provider"}
+	ErrFlowOtherAccount  = &Error{Code: CodeFlowNotFound, Reason: "other_account", Message: "This link was started by another account"}
+	ErrFlowWrongPurpose  = &Error{Code: CodeFlowNotFound, Reason: "wrong_purpose", Message: "This sign-in session cannot be finished here"}
+	ErrProviderDisabled  = &Error{Code: CodeDisabled, Reason: "provider_disabled", Message: "This sign-in provider is not enabled"}
+	ErrSignUpDisabled    = &Error{Code: CodeDisabled, Reason: "sign_up_disabled", Message: "Registration is disabled"}
 	ErrLastSignInMethod  = &Error{Code: CodeLastSignInMethod, Message: "This account has no other way to sign in"}
 	ErrInvalidToken      = &Error{Code: CodeInvalidCredential, Message: "Invalid or expired credential"}
 	ErrTokenReused       = &Error{Code: CodeTokenReused, Message: "Refresh token already used; the session has been revoked"}

@@ -114,7 +114,7 @@ func (s *Service) checkCanLink(ctx context.Context, userID, providerID string) e
 func (s *Service) enabledProvider(id string) (*Provider, error) {
 	p, ok := s.byID[id]
 	if !ok || !p.Enabled {
-		return nil, Errorf(CodeDisabled, "This sign-in provider is not enabled")
+		return nil, ErrProviderDisabled
 	}
 	return p, nil
 }
@@ -175,13 +175,13 @@ func (s *Service) Finish(ctx context.Context, r FinishRequest) (FinishResult, er
 	}
 	switch {
 	case f.ProviderID != r.ProviderID:
-		return fail(Errorf(CodeFlowNotFound, "This sign-in session belongs to another provider"))
+		return fail(ErrFlowOtherProvider)
 	case f.BrowserHash != "" && subtle.ConstantTimeCompare([]byte(Hash(r.BrowserSecret)), []byte(f.BrowserHash)) != 1:
-		return fail(Errorf(CodeFlowNotFound, "This sign-in was started in another browser"))
+		return fail(ErrFlowOtherBrowser)
 	case f.Purpose == PurposeLink && r.UserID != "" && r.UserID != f.UserID:
-		return fail(Errorf(CodeFlowNotFound, "This link was started by another account"))
+		return fail(ErrFlowOtherAccount)
 	case r.Purpose != "" && r.Purpose != f.Purpose:
-		return fail(Errorf(CodeFlowNotFound, "This sign-in session cannot be finished here"))
+		return fail(ErrFlowWrongPurpose)
 	}
 	p, err := s.enabledProvider(f.ProviderID)
 	if err != nil {

@@ -177,7 +177,7 @@ func (h *Handler) startSignIn(w http.ResponseWriter, r *http.Request) {
 	}
 	p, ok := h.svc.Provider(r.PostFormValue("provider"))
 	if !ok || !p.Enabled {
-		h.renderFormProblem(w, r, st, pageLogin, v, problemFor(core.Errorf(core.CodeDisabled, "This sign-in provider is not enabled"), ""))
+		h.renderFormProblem(w, r, st, pageLogin, v, problemFor(core.ErrProviderDisabled, ""))
 		return
 	}
 	authURL, err := h.svc.Prepare(r.Context(), core.PrepareRequest{
@@ -315,7 +315,7 @@ func (h *Handler) startLink(w http.ResponseWriter, r *http.Request) {
 	}
 	p, ok := h.svc.Provider(r.PostFormValue("provider"))
 	if !ok || !p.Enabled {
-		pr := problemFor(core.Errorf(core.CodeDisabled, "This sign-in provider is not enabled"), "")
+		pr := problemFor(core.ErrProviderDisabled, "")
 		h.accountPage(w, r, st, &pr)
 		return
 	}

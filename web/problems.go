@@ -45,17 +45,15 @@ var problemKeys = map[core.Code]struct {
 	core.CodeUpstream:          {"err_upstream", http.StatusBadGateway},
 }
 
-// messageProblems tells apart the reasons the core gives under one code
-// (a refused flow is always CodeFlowNotFound); the keys are the core's
-// messages. A test produces each one for real, so a changed message is
-// noticed.
-var messageProblems = map[string]string{
-	core.ErrFlowNotFound.Message:                       "err_flow_expired",
-	"This sign-in was started in another browser":      "err_flow_other_browser",
-	"This sign-in session belongs to another provider": "err_flow_other_provider",
-	"This link was started by another account":         "err_flow_other_account",
-	"This sign-in provider is not enabled":             "err_disabled",
-	"Registration is disabled":                         "err_signup_disabled",
+// reasonProblems tells apart the reasons the core gives under one code
+// (a refused flow is always CodeFlowNotFound), by core.Error.Reason.
+var reasonProblems = map[string]string{
+	core.ErrFlowOtherBrowser.Reason:  "err_flow_other_browser",
+	core.ErrFlowOtherProvider.Reason: "err_flow_other_provider",
+	core.ErrFlowOtherAccount.Reason:  "err_flow_other_account",
+	core.ErrFlowWrongPurpose.Reason:  "err_flow_expired",
+	core.ErrProviderDisabled.Reason:  "err_disabled",
+	core.ErrSignUpDisabled.Reason:    "err_signup_disabled",
 }
 
 // problemFor turns an error of the core into what the page shows. name is
@@ -75,7 +73,7 @@ func problemFor(err error, name string) problem {
 	switch code {
 	case core.CodeFlowNotFound, core.CodeDisabled:
 		if ce != nil {
-			if key, ok := messageProblems[ce.Message]; ok {
+			if key, ok := reasonProblems[ce.Reason]; ok {
 				p.Key = key
 			}
 		}

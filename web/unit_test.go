@@ -10,7 +10,6 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
-	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -240,13 +239,15 @@ func TestEveryProblemRenders(t *testing.T) {
 		core.Invalid("password", "Password cannot be empty"),
 		core.Invalid("password", "Password must be 8 to 128 characters"),
 		core.Invalid("code", "Code cannot be empty"),
-		core.Errorf(core.CodeDisabled, "Registration is disabled"),
+		core.ErrSignUpDisabled,
 	}
 	for _, code := range allCodes {
 		errs = append(errs, &core.Error{Code: code, Message: "some message"})
 	}
-	for msg := range messageProblems {
-		errs = append(errs, core.Errorf(core.CodeFlowNotFound, "%s", msg))
+	reasoned := []*core.Error{core.ErrFlowOtherBrowser, core.ErrFlowOtherProvider, core.ErrFlowOtherAccount,
+		core.ErrFlowWrongPurpose, core.ErrProviderDisabled, core.ErrSignUpDisabled}
+	for _, e := range reasoned {
+		errs = append(errs, e)
 	}
 	errs = append(errs, core.ErrLastSignInMethod)
 	for _, code := range allCodes {
@@ -288,16 +289,15 @@ func TestEveryProblemRenders(t *testing.T) {
 			t.Errorf("%s: only %d distinct texts for %d errors", l.Tag, len(seen), len(errs))
 		}
 	}
-	// The messages refined under one code each get their own text.
-	keys := map[string]bool{}
-	for msg, key := range messageProblems {
-		if got := problemFor(core.Errorf(core.CodeFlowNotFound, "%s", msg), "").Key; got != key && !slices.Contains([]string{"err_disabled", "err_signup_disabled"}, key) {
-			t.Errorf("%q: key %s, want %s", msg, got, key)
+	// Every reason refined under one code has its text.
+	for _, e := range reasoned {
+		key, ok := reasonProblems[e.Reason]
+		if got := problemFor(e, "").Key; !ok || got != key {
+			t.Errorf("reason %q: key %s, want %s", e.Reason, got, key)
 		}
-		keys[key] = true
 	}
-	if len(keys) != len(messageProblems) {
-		t.Error("two core messages share a text")
+	if got := problemFor(core.ErrFlowNotFound, "").Key; got != "err_flow_expired" {
+		t.Errorf("flow not found: key %s", got)
 	}
 }
 

@@ -18,7 +18,7 @@ import (
 // messages.
 func (h *Handler) resolve(code *int, key, field string) (core.Provider, error) {
 	title := httpx.FieldTitle(field)
-	disabled := core.Errorf(core.CodeDisabled, "This sign-in provider is not enabled")
+	disabled := core.ErrProviderDisabled
 	if key != "" {
 		p, ok := h.svc.Provider(key)
 		if !ok || !p.Enabled {
