@@ -13,8 +13,8 @@ import (
 	"testing"
 
 	"github.com/tether-id/tether/config"
-	"github.com/tether-id/tether/internal/tethertest"
 	"github.com/tether-id/tether/internal/testpeer"
+	"github.com/tether-id/tether/internal/tethertest"
 	"github.com/tether-id/tether/store/postgres/pgtest"
 )
 
