@@ -116,26 +116,25 @@ func runBare(b *testing.B) {
 // bareNsPerOp is BenchmarkBare's ns/op, measured by TestMain.
 var bareNsPerOp float64
 
-// results holds each benchmark's last ns/op in this run, for x-sqlite.
-var results sync.Map
+// last holds each benchmark's latest ns/op, for x-sqlite. -count runs a
+// sub-benchmark several times in a row, so a PostgreSQL run compares with
+// the last SQLite run; scripts/bench compares the means.
+var last sync.Map
 
 // report adds req/s and x-bare, and x-sqlite when the benchmark has a
-// SQLite twin measured earlier in this run (name ".../postgres" next to
-// ".../sqlite").
+// SQLite twin measured earlier in this run.
 func report(b *testing.B, twin string) {
 	if b.N == 0 || b.Elapsed() == 0 {
 		return
 	}
 	ns := float64(b.Elapsed().Nanoseconds()) / float64(b.N)
-	results.Store(b.Name(), ns)
+	last.Store(b.Name(), ns)
 	b.ReportMetric(1e9/ns, "req/s")
 	if bareNsPerOp > 0 {
 		b.ReportMetric(ns/bareNsPerOp, "x-bare")
 	}
-	if twin != "" {
-		if v, ok := results.Load(twin); ok {
-			b.ReportMetric(ns/v.(float64), "x-sqlite")
-		}
+	if v, ok := last.Load(twin); ok && twin != "" {
+		b.ReportMetric(ns/v.(float64), "x-sqlite")
 	}
 }
 

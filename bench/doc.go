@@ -14,7 +14,7 @@
 // Each runs on SQLite and, when provisioned, PostgreSQL, with concurrent
 // clients (b.RunParallel). Besides ns/op each reports req/s, x-bare (ns/op
 // divided by BenchmarkBare's) and, on PostgreSQL, x-sqlite (ns/op divided
-// by the same benchmark's on SQLite in this run).
+// by the same benchmark's latest on SQLite in this run).
 //
 // Run them with scripts/bench, which provisions PostgreSQL as scripts/test
 // does and prints a table; `go test ./bench` alone runs nothing.
