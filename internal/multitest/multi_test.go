@@ -102,6 +102,87 @@ func TestRefreshOnOtherInstance(t *testing.T) {
 	}
 }
 
+// TestConcurrentRefresh: one refresh token sent 20 times at once, half to
+// A and half to B: exactly one refresh succeeds. To the others the token
+// is already used, a replay (40020), which revokes the chain, the
+// winner's new token included.
+func TestConcurrentRefresh(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t)
+	c.A.CreateUser(t, "frank@example.test", "frank-password", true)
+	tok := c.A.Client(t).SignIn("frank@example.test", "frank-password").Token.RefreshToken
+
+	const n = 20
+	clients := []*tethertest.Client{c.A.Client(t), c.B.Client(t)}
+	servers := []*tethertest.Server{c.A, c.B}
+	envs := make([]tethertest.Envelope, n)
+	errs := make([]error, n)
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			<-start
+			envs[i], errs[i] = post(clients[i%2].Client, "POST", servers[i%2].URL+"/api/v4/session/token/refresh", map[string]string{"refresh_token": tok})
+		})
+	}
+	close(start)
+	wg.Wait()
+	var won []tethertest.Tokens
+	for i, env := range envs {
+		switch {
+		case errs[i] != nil:
+			t.Errorf("refresh %d: %v", i, errs[i])
+		case env.Code == 0:
+			var next tethertest.Tokens
+			env.Decode(t, &next)
+			won = append(won, next)
+		case env.Code != 40020:
+			t.Errorf("refresh %d: code %d, want 0 or 40020: %s", i, env.Code, env.Raw)
+		}
+	}
+	if len(won) != 1 {
+		t.Fatalf("%d of %d concurrent refreshes succeeded, want 1", len(won), n)
+	}
+	env := clients[0].Cloudreve("POST", "/api/v4/session/token/refresh", map[string]string{"refresh_token": won[0].RefreshToken}, "")
+	if env.Code != 40020 {
+		t.Fatalf("the winner's token after the replays: code %d, want 40020", env.Code)
+	}
+}
+
+// TestSignOutDuringRefresh: a sign-out on A racing a refresh of the same
+// session on B. Whichever goes first, the session is over: the sign-out
+// succeeds, and a token the refresh may have issued is refused.
+func TestSignOutDuringRefresh(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t)
+	c.A.CreateUser(t, "grace@example.test", "grace-password", true)
+	onA, onB := c.A.Client(t), c.B.Client(t)
+	for range 8 {
+		tok := onA.SignIn("grace@example.test", "grace-password").Token.RefreshToken
+		body := map[string]string{"refresh_token": tok}
+		var out, refresh tethertest.Envelope
+		var outErr, refreshErr error
+		var wg sync.WaitGroup
+		wg.Go(func() { out, outErr = post(onA.Client, "DELETE", c.A.URL+"/api/v4/session/token", body) })
+		wg.Go(func() { refresh, refreshErr = post(onB.Client, "POST", c.B.URL+"/api/v4/session/token/refresh", body) })
+		wg.Wait()
+		if outErr != nil || out.Code != 0 {
+			t.Fatalf("sign-out on A: %v %s", outErr, out.Raw)
+		}
+		if refreshErr != nil {
+			t.Fatal(refreshErr)
+		}
+		if refresh.Code != 0 {
+			continue // the sign-out came first
+		}
+		var next tethertest.Tokens
+		refresh.Decode(t, &next)
+		if env := onB.Cloudreve("POST", "/api/v4/session/token/refresh", map[string]string{"refresh_token": next.RefreshToken}, ""); env.Code != 40020 {
+			t.Fatalf("a token issued by a refresh that raced the sign-out still refreshes: code %d", env.Code)
+		}
+	}
+}
+
 // TestConcurrentFirstSignIn: 50 first sign-ins of one new upstream
 // subject, finished at once, half on A and half on B, create exactly one
 // account and one identity, and every one of them signs in to it.
