@@ -125,41 +125,24 @@ func writeConfig(t *testing.T, dsn string, op *testpeer.OP) string {
 	return p
 }
 
-var build struct {
-	once sync.Once
-	path string
-	err  error
-}
-
-// buildTether builds cmd/tether once per test binary, with -race when the
-// tests have it, and returns the binary's path.
+// buildTether builds cmd/tether into a temporary folder, with -race when
+// the tests have it, and returns the binary's path.
 func buildTether(t *testing.T) string {
 	t.Helper()
 	goCmd, err := exec.LookPath("go")
 	if err != nil {
 		testenv.Missing(t, "the go command, to build tether")
 	}
-	build.once.Do(func() {
-		dir, err := os.MkdirTemp("", "tether-bin")
-		if err != nil {
-			build.err = err
-			return
-		}
-		build.path = filepath.Join(dir, "tether")
-		args := []string{"build", "-o", build.path}
-		if raceEnabled {
-			args = append(args, "-race")
-		}
-		out, err := exec.Command(goCmd, append(args, "github.com/tether-id/tether/cmd/tether")...).CombinedOutput()
-		if err != nil {
-			build.err = fmt.Errorf("go build: %v\n%s", err, out)
-		}
-	})
-	if build.err != nil {
-		t.Fatal(build.err)
+	bin := filepath.Join(t.TempDir(), "tether")
+	args := []string{"build", "-o", bin}
+	if raceEnabled {
+		args = append(args, "-race")
 	}
-	t.Cleanup(func() { os.RemoveAll(filepath.Dir(build.path)) })
-	return build.path
+	out, err := exec.Command(goCmd, append(args, "github.com/tether-id/tether/cmd/tether")...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
 }
 
 // process is a running `tether serve`.
