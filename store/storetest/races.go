@@ -21,6 +21,7 @@ var raceTests = []test{
 	{"Race/ConsumeFlow", testRaceConsumeFlow},
 	{"Race/RotateRefreshToken", testRaceRotate},
 	{"Race/ReplayDuringRotation", testRaceReplayDuringRotation},
+	{"Race/RevokeDuringRotation", testRaceRevokeDuringRotation},
 	{"Race/PurgeFlows", testRacePurgeFlows},
 	{"Race/PurgeRefreshTokens", testRacePurgeRefreshTokens},
 }
@@ -270,6 +271,48 @@ func testRaceReplayDuringRotation(t *testing.T, s core.Store) {
 		}
 		_, err := s.RotateRefreshToken(ctx, t3.Hash, now.Add(time.Second), successor(now))
 		wantExactly(t, err, core.ErrInvalidToken, "the token the rotation added during the replay")
+	}
+}
+
+// testRaceRevokeDuringRotation: a sign-out (RevokeRefreshChain) or a ban
+// (RevokeUserRefreshTokens) racing a refresh of the same chain. Whichever
+// goes first, nothing of the chain is usable afterwards, not even the
+// token that the refresh added while the revocation ran.
+func testRaceRevokeDuringRotation(t *testing.T, s core.Store) {
+	ctx := context.Background()
+	u := mustCreateUser(t, s)
+	now := t0.Add(time.Hour)
+	revocations := []struct {
+		name   string
+		revoke func(tok core.RefreshToken) error
+	}{
+		{"RevokeRefreshChain", func(tok core.RefreshToken) error {
+			_, err := s.RevokeRefreshChain(ctx, tok.Hash, now)
+			return err
+		}},
+		{"RevokeUserRefreshTokens", func(core.RefreshToken) error { return s.RevokeUserRefreshTokens(ctx, u.ID, now) }},
+	}
+	for _, r := range revocations {
+		for range Rounds * 4 {
+			tok := newToken(u.ID)
+			must(t, s.CreateRefreshToken(ctx, tok))
+			var next core.RefreshToken
+			errs := race(2, func(i int) error {
+				if i == 1 {
+					return r.revoke(tok)
+				}
+				var err error
+				next, err = s.RotateRefreshToken(ctx, tok.Hash, now, successor(now))
+				return err
+			})
+			must(t, errs[1])
+			if errs[0] != nil {
+				wantExactly(t, errs[0], core.ErrInvalidToken, "the rotation after "+r.name)
+				continue
+			}
+			_, err := s.RotateRefreshToken(ctx, next.Hash, now.Add(time.Second), successor(now))
+			wantExactly(t, err, core.ErrInvalidToken, "the token the rotation added during "+r.name)
+		}
 	}
 }
 
