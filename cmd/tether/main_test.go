@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"io"
@@ -12,34 +11,16 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/tether-id/tether/internal/testenv"
 )
-
-// syncBuffer is a bytes.Buffer safe for a server goroutine writing while
-// the test reads.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // tether runs a command in-process and returns its exit code and output.
 func tether(t *testing.T, stdin string, environ []string, args ...string) (int, string, string) {
 	t.Helper()
-	var out, errb syncBuffer
+	var out, errb testenv.SyncBuffer
 	code := run(context.Background(), args, strings.NewReader(stdin), &out, &errb, environ)
 	return code, out.String(), errb.String()
 }
@@ -100,7 +81,7 @@ func TestServeAndGracefulShutdown(t *testing.T) {
 	cfg := writeConfig(t, "")
 	ctx, cancel := context.WithCancel(context.Background())
 	addrc := make(chan string, 1)
-	var stderr syncBuffer
+	var stderr testenv.SyncBuffer
 	e := &env{ctx: ctx, stdin: strings.NewReader(""), stdout: io.Discard, stderr: &stderr, listening: func(a string) { addrc <- a }}
 	done := make(chan int, 1)
 	go func() { done <- e.exit(e.dispatch([]string{"serve", "--config", cfg})) }()
@@ -243,7 +224,7 @@ func freePort(t *testing.T) string {
 func TestDevSignInThroughDemoProvider(t *testing.T) {
 	addr := freePort(t)
 	ctx, cancel := context.WithCancel(context.Background())
-	var stdout, stderr syncBuffer
+	var stdout, stderr testenv.SyncBuffer
 	ready := make(chan struct{})
 	e := &env{ctx: ctx, stdin: strings.NewReader(""), stdout: &stdout, stderr: &stderr,
 		environ: []string{"TETHER_LISTEN=" + addr}, listening: func(string) { close(ready) }}

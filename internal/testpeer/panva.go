@@ -2,7 +2,6 @@ package testpeer
 
 import (
 	"bufio"
-	"bytes"
 	_ "embed"
 	"encoding/json"
 	"net/url"
@@ -10,7 +9,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -84,7 +82,7 @@ func Panva(t testing.TB, opts PanvaOptions) *OP {
 		"REDIRECT_URIS="+strings.Join(opts.RedirectURIs, ","),
 		"AUTH_METHOD="+opts.AuthMethod,
 	)
-	stderr := &syncBuffer{}
+	stderr := &testenv.SyncBuffer{}
 	cmd.Stderr = stderr
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
@@ -135,22 +133,4 @@ func Panva(t testing.TB, opts PanvaOptions) *OP {
 		origin:       u.Scheme + "://" + u.Host,
 		panva:        true,
 	}
-}
-
-// syncBuffer collects a child's stderr while tests read it.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

@@ -1,7 +1,6 @@
 package oidc_test
 
 import (
-	"bytes"
 	"errors"
 	"log/slog"
 	"net/url"
@@ -13,6 +12,7 @@ import (
 
 	jose "github.com/go-jose/go-jose/v4"
 
+	"github.com/tether-id/tether/internal/testenv"
 	"github.com/tether-id/tether/provider"
 	"github.com/tether-id/tether/provider/oidc"
 )
@@ -126,7 +126,7 @@ func TestDiscoveryCache(t *testing.T) {
 	t.Parallel()
 	c := newClock()
 	op := newCraftedOP(t, c)
-	var logs syncBuffer
+	var logs testenv.SyncBuffer
 	p := newCraftedProvider(t, op, c, func(cfg *oidc.Config) {
 		cfg.DiscoveryTTL = 10 * time.Minute
 		cfg.Logger = slog.New(slog.NewTextHandler(&logs, nil))
@@ -234,21 +234,4 @@ func TestEndSessionURL(t *testing.T) {
 	if err != nil || got != "" {
 		t.Errorf("EndSessionURL without one = %q, %v; want empty", got, err)
 	}
-}
-
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
