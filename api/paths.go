@@ -3,6 +3,8 @@
 package api
 
 import (
+	"strings"
+
 	"github.com/tether-id/tether/core"
 	"github.com/tether-id/tether/provider"
 )
@@ -54,15 +56,38 @@ func CallbackPath(id, kind string, first bool) string {
 // VersiaCallbackPath is the redirect URI path of the Versia surface.
 func VersiaCallbackPath(id string) string { return "/oauth/sso/" + id + "/callback" }
 
-// ProviderCallbackPath returns CallbackPath for p among all configured
-// providers. "First" means first configured of its kind, not first
-// enabled, so that turning a provider off never moves another provider's
-// registered redirect URI.
-func ProviderCallbackPath(all []core.Provider, p core.Provider) string {
-	for _, q := range all {
-		if q.Kind == p.Kind {
-			return CallbackPath(p.ID, p.Kind, q.ID == p.ID)
-		}
+// Callbacks knows every provider's redirect URIs. It is computed once at
+// start-up from the configured providers, in config order: "first of its
+// kind" means first configured, not first enabled, so that turning a
+// provider off never moves another provider's registered redirect URI.
+type Callbacks struct {
+	public string
+	paths  map[string]string // provider id → CallbackPath
+	owners map[string]string // CallbackPath → provider id
+}
+
+// NewCallbacks computes the redirect URIs of providers under publicURL.
+func NewCallbacks(publicURL string, providers []core.Provider) *Callbacks {
+	c := &Callbacks{public: strings.TrimRight(publicURL, "/"), paths: map[string]string{}, owners: map[string]string{}}
+	seen := map[string]bool{}
+	for _, p := range providers {
+		path := CallbackPath(p.ID, p.Kind, !seen[p.Kind])
+		seen[p.Kind] = true
+		c.paths[p.ID], c.owners[path] = path, p.ID
 	}
-	return CallbackPath(p.ID, p.Kind, false)
+	return c
+}
+
+// URL is the redirect URI that the Cloudreve surface and tether's pages
+// use for the provider with id.
+func (c *Callbacks) URL(id string) string { return c.public + c.paths[id] }
+
+// VersiaURL is the redirect URI that the Versia surface uses for the
+// provider with id.
+func (c *Callbacks) VersiaURL(id string) string { return c.public + VersiaCallbackPath(id) }
+
+// Owner returns the id of the provider whose redirect URI (URL) has path.
+func (c *Callbacks) Owner(path string) (id string, ok bool) {
+	id, ok = c.owners[path]
+	return id, ok
 }

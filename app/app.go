@@ -47,7 +47,9 @@ type App struct {
 	Store   core.Store
 	Service *core.Service
 	Server  *server.Server
-	log     *slog.Logger
+	// Callbacks are the providers' redirect URIs, computed once.
+	Callbacks *api.Callbacks
+	log       *slog.Logger
 }
 
 // Store is a core.Store that can apply its migrations.
@@ -131,14 +133,15 @@ func build(ctx context.Context, cfg *config.Config, st Store, opts Options) (*Ap
 	if cfg.RateLimit.Enabled {
 		limiter = ratelimit.New(cfg.RateLimit.PerIPPerMinute, opts.Now)
 	}
+	callbacks := api.NewCallbacks(cfg.PublicURL, providers)
 	cloudreve.New(svc, cloudreve.Options{
-		PublicURL: cfg.PublicURL, Debug: cfg.Debug, FlowTTL: cfg.Flows.TTL.D(), Limiter: limiter, Logger: opts.Logger,
+		PublicURL: cfg.PublicURL, Callbacks: callbacks, Debug: cfg.Debug, FlowTTL: cfg.Flows.TTL.D(), Limiter: limiter, Logger: opts.Logger,
 	}).Register(srv.Mux)
 	versia.New(svc, versia.Options{
-		PublicURL: cfg.PublicURL, FlowTTL: cfg.Flows.TTL.D(), Limiter: limiter, Now: opts.Now, Logger: opts.Logger,
+		PublicURL: cfg.PublicURL, Callbacks: callbacks, FlowTTL: cfg.Flows.TTL.D(), Limiter: limiter, Now: opts.Now, Logger: opts.Logger,
 	}).Register(srv.Mux)
 	pages, err := web.New(svc, web.Options{
-		PublicURL: cfg.PublicURL, Secret: []byte(cfg.SecretKey), RedirectAllowList: cfg.Web.RedirectAllowList,
+		PublicURL: cfg.PublicURL, Callbacks: callbacks, Secret: []byte(cfg.SecretKey), RedirectAllowList: cfg.Web.RedirectAllowList,
 		FlowTTL: cfg.Flows.TTL.D(), Limiter: limiter, Now: opts.Now, Logger: opts.Logger,
 	})
 	if err != nil {
@@ -149,7 +152,7 @@ func build(ctx context.Context, cfg *config.Config, st Store, opts Options) (*Ap
 	if opts.Mount != nil {
 		opts.Mount(srv.Mux)
 	}
-	return &App{Config: cfg, Store: st, Service: svc, Server: srv, log: opts.Logger}, nil
+	return &App{Config: cfg, Store: st, Service: svc, Server: srv, Callbacks: callbacks, log: opts.Logger}, nil
 }
 
 func serveOpenAPI(w http.ResponseWriter, r *http.Request) {

@@ -41,7 +41,7 @@ func upstream(pc config.Provider, client *http.Client) (provider.Provider, error
 		return oidc.New(oidc.Config{
 			ID: pc.ID, Issuer: pc.Issuer, ClientID: pc.ClientID, ClientSecret: pc.ClientSecret,
 			Scopes: pc.Scopes, Claims: claims(pc.Claims), IDTokenAlgs: pc.IDTokenAlgs,
-			TokenEndpointAuth: pc.TokenEndpointAuth, HTTPClient: client,
+			TokenEndpointAuth: pc.TokenEndpointAuth, Insecure: pc.Insecure, HTTPClient: client,
 		})
 	case config.KindLogto:
 		return logto.New(logto.Config{

@@ -19,10 +19,10 @@ import (
 	"time"
 
 	"github.com/tether-id/tether/config"
-	"github.com/tether-id/tether/internal/testenv"
-	"github.com/tether-id/tether/internal/testpeer"
-	"github.com/tether-id/tether/internal/tethertest"
-	"github.com/tether-id/tether/store/postgres/pgtest"
+	"github.com/tether-id/tether/testkit/pgtest"
+	"github.com/tether-id/tether/testkit/testenv"
+	"github.com/tether-id/tether/testkit/testpeer"
+	"github.com/tether-id/tether/testkit/tethertest"
 )
 
 func TestMain(m *testing.M) {

@@ -112,6 +112,11 @@ type Provider struct {
 	Endpoints Endpoints `yaml:"endpoints"`
 
 	Logto Logto `yaml:"logto"`
+
+	// Insecure lets an OIDC provider's issuer be plain http on a network
+	// host. It is not a key: only `tether dev` sets it, for its demo OP
+	// on a plain-http public URL.
+	Insecure bool `yaml:"-"`
 }
 
 // Claims are JSON paths into the merged upstream claims.

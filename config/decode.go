@@ -257,6 +257,9 @@ func envSettings(c *Config) map[string]envSetting {
 		t := v.Type()
 		for i := range t.NumField() {
 			tag := strings.Split(t.Field(i).Tag.Get("yaml"), ",")[0]
+			if tag == "" || tag == "-" {
+				continue // not a key
+			}
 			f := v.Field(i)
 			fname, fpath := name+"_"+strings.ToUpper(tag), join(path, tag)
 			switch {

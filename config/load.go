@@ -15,6 +15,9 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/tether-id/tether/internal/seal"
+	"github.com/tether-id/tether/provider/logto"
+	"github.com/tether-id/tether/provider/oidc"
+	"github.com/tether-id/tether/provider/qq"
 )
 
 // Options change how a configuration is checked.
@@ -193,14 +196,18 @@ func (c *Config) finish(opts Options) error {
 		if p.Icon != "" && !validIcon(p.Icon) {
 			fail(key("icon"), "want an http(s) URL, a data: URL or an Iconify name such as mdi:github, got %q", p.Icon)
 		}
+		// The rules for each kind's values live in its provider
+		// package; here they only get the key's name.
 		switch p.Kind {
 		case KindOIDC, KindLogto:
+			checkIssuer := oidc.CheckIssuer
+			if p.Kind == KindLogto {
+				checkIssuer = logto.CheckIssuer
+			}
 			if p.Issuer == "" {
 				fail(key("issuer"), "required for kind %s", p.Kind)
 			} else if err := checkIssuer(p.Issuer); err != nil {
 				fail(key("issuer"), "%v", err)
-			} else if p.Kind == KindLogto && !strings.HasSuffix(p.Issuer, "/oidc") {
-				fail(key("issuer"), "a Logto issuer ends in /oidc (https://<tenant>.logto.app/oidc), got %q", p.Issuer)
 			}
 			if p.Key != "" {
 				fail(key("key"), "only used by kind qq")
@@ -208,12 +215,12 @@ func (c *Config) finish(opts Options) error {
 			if p.Endpoints != (Endpoints{}) {
 				fail(key("endpoints"), "only used by kind qq (kind %s uses discovery)", p.Kind)
 			}
-			if a := p.TokenEndpointAuth; a != "" && a != "client_secret_basic" && a != "client_secret_post" {
-				fail(key("token_endpoint_auth"), "want client_secret_basic or client_secret_post, got %q", a)
+			if err := oidc.CheckTokenEndpointAuth(p.TokenEndpointAuth); err != nil {
+				fail(key("token_endpoint_auth"), "%v", err)
 			}
 			for j, alg := range p.IDTokenAlgs {
-				if !slices.Contains(knownAlgs, alg) {
-					fail(fmt.Sprintf("providers[%d].id_token_algs[%d]", i, j), "unsupported algorithm %q; want one of %s", alg, strings.Join(knownAlgs, ", "))
+				if err := oidc.CheckAlg(alg); err != nil {
+					fail(fmt.Sprintf("providers[%d].id_token_algs[%d]", i, j), "%v", err)
 				}
 			}
 		case KindQQ:
@@ -221,17 +228,17 @@ func (c *Config) finish(opts Options) error {
 				fail(key("issuer"), "not used by kind qq (QQ Connect is OAuth 2.0, see endpoints)")
 			}
 			if p.Key == "" {
-				p.Key = "openid"
+				p.Key = qq.KeyOpenID
 			}
-			if p.Key != "openid" && p.Key != "unionid" {
-				fail(key("key"), "want unionid or openid, got %q", p.Key)
+			if err := qq.CheckKey(p.Key); err != nil {
+				fail(key("key"), "%v", err)
 			}
 			for name, u := range map[string]string{"authorize": p.Endpoints.Authorize, "token": p.Endpoints.Token, "me": p.Endpoints.Me, "user_info": p.Endpoints.UserInfo} {
 				if u == "" {
 					continue
 				}
-				if pu, err := url.Parse(u); err != nil || (pu.Scheme != "http" && pu.Scheme != "https") || pu.Host == "" {
-					fail(key("endpoints."+name), "want an absolute http(s) URL, got %q", u)
+				if err := qq.CheckEndpoint(u); err != nil {
+					fail(key("endpoints."+name), "%v", err)
 				}
 			}
 			if len(p.IDTokenAlgs) > 0 {
@@ -247,8 +254,8 @@ func (c *Config) finish(opts Options) error {
 			fail(key("kind"), "want logto, qq or oidc, got %q", p.Kind)
 		}
 		for j, r := range p.Logto.Resource {
-			if u, err := url.Parse(r); err != nil || !u.IsAbs() || u.Fragment != "" {
-				fail(fmt.Sprintf("providers[%d].logto.resource[%d]", i, j), "want an absolute URI without fragment, got %q", r)
+			if err := logto.CheckResource(r); err != nil {
+				fail(fmt.Sprintf("providers[%d].logto.resource[%d]", i, j), "%v", err)
 			}
 		}
 		if p.Kind != KindLogto && (p.Logto.DirectSignIn != "" || p.Logto.FirstScreen != "" || len(p.Logto.Resource) > 0) {
@@ -258,10 +265,6 @@ func (c *Config) finish(opts Options) error {
 	slices.SortStableFunc(errs, func(a, b error) int { return strings.Compare(a.Error(), b.Error()) })
 	return errors.Join(errs...)
 }
-
-// knownAlgs are the ID token algorithms a provider may list. HMAC ones
-// are allowed only when listed explicitly, never by default.
-var knownAlgs = []string{"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA", "HS256", "HS384", "HS512"}
 
 func allDigits(s string) bool {
 	for _, r := range s {
@@ -280,32 +283,6 @@ func defaultName(p *Provider) string {
 		return "QQ"
 	}
 	return p.ID
-}
-
-// checkIssuer requires https except for loopback hosts (tests, dev).
-func checkIssuer(s string) error {
-	u, err := url.Parse(s)
-	if err != nil || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
-		return fmt.Errorf("want an absolute URL without query or fragment, got %q", s)
-	}
-	switch u.Scheme {
-	case "https":
-		return nil
-	case "http":
-		if isLoopback(u.Hostname()) {
-			return nil
-		}
-		return fmt.Errorf("must use https (http is allowed only for loopback hosts), got %q", s)
-	}
-	return fmt.Errorf("want an https URL, got %q", s)
-}
-
-func isLoopback(host string) bool {
-	if host == "localhost" {
-		return true
-	}
-	ip, err := netip.ParseAddr(host)
-	return err == nil && ip.IsLoopback()
 }
 
 func validIcon(s string) bool {

@@ -307,3 +307,46 @@ func (s *Service) Events(ctx context.Context, q EventQuery) ([]Event, error) {
 	events, err := s.store.ListEvents(ctx, q)
 	return events, internal(err)
 }
+
+// User returns the account with id; ErrNotFound if there is none.
+func (s *Service) User(ctx context.Context, id string) (User, error) {
+	u, err := s.store.GetUser(ctx, id)
+	return u, internal(err)
+}
+
+// UserByEmail returns the account with email (case-insensitive);
+// ErrNotFound if there is none.
+func (s *Service) UserByEmail(ctx context.Context, email string) (User, error) {
+	u, err := s.store.GetUserByEmail(ctx, email)
+	return u, internal(err)
+}
+
+// Users returns every account, oldest first (the admin CLI).
+func (s *Service) Users(ctx context.Context) ([]User, error) {
+	users, err := s.store.ListUsers(ctx)
+	return users, internal(err)
+}
+
+// SignInMethods says how the account with email can sign in: with a
+// password, and through which enabled providers it has linked. An unknown
+// email answers like an account with only a password, so that the answer
+// does not reveal which emails have accounts.
+func (s *Service) SignInMethods(ctx context.Context, email string) (password bool, providers []Provider, err error) {
+	u, err := s.store.GetUserByEmail(ctx, email)
+	if errors.Is(err, ErrNotFound) {
+		return true, nil, nil
+	}
+	if err != nil {
+		return false, nil, internal(err)
+	}
+	ids, err := s.store.ListIdentities(ctx, u.ID)
+	if err != nil {
+		return false, nil, internal(err)
+	}
+	for _, id := range ids {
+		if p, ok := s.byID[id.ProviderID]; ok && p.Enabled {
+			providers = append(providers, *p)
+		}
+	}
+	return !u.Passwordless(), providers, nil
+}

@@ -119,9 +119,6 @@ func New(opts Options) (*Service, error) {
 	return s, nil
 }
 
-// Store returns the store, for the admin CLI and health checks.
-func (s *Service) Store() Store { return s.store }
-
 // Providers returns every configured provider, enabled or not, in config
 // order.
 func (s *Service) Providers() []Provider { return s.providers }

@@ -7,6 +7,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/netip"
 	"time"
 )
 
@@ -117,4 +118,15 @@ func (e *Error) Unwrap() error { return e.Err }
 // Errorf returns an *Error with reason and a formatted message.
 func Errorf(reason, format string, args ...any) *Error {
 	return &Error{Reason: reason, Message: fmt.Sprintf(format, args...)}
+}
+
+// IsLoopback reports whether host is localhost or a loopback address:
+// the only hosts a provider may reach over plain http (tests, a local
+// OP), since a client secret or a code crosses every other network.
+func IsLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.IsLoopback()
 }

@@ -22,9 +22,9 @@ import (
 	"github.com/tether-id/tether/config"
 	"github.com/tether-id/tether/core"
 	"github.com/tether-id/tether/demo"
-	"github.com/tether-id/tether/internal/testenv"
-	"github.com/tether-id/tether/internal/testpeer"
-	"github.com/tether-id/tether/internal/tethertest"
+	"github.com/tether-id/tether/testkit/testenv"
+	"github.com/tether-id/tether/testkit/testpeer"
+	"github.com/tether-id/tether/testkit/tethertest"
 )
 
 // One Chromium per test binary; each test gets its own tab in its own

@@ -4,7 +4,6 @@ import (
 	"net/http"
 	"net/url"
 
-	"github.com/tether-id/tether/api"
 	"github.com/tether-id/tether/api/httpx"
 	"github.com/tether-id/tether/core"
 	"github.com/tether-id/tether/provider"
@@ -13,15 +12,13 @@ import (
 // callbackProvider is the provider whose registered redirect URI has
 // path: /callback/openid/0 and /2 for the first Logto and OIDC
 // providers, /login/qq for the first QQ provider, /callback/openid/<id>
-// for the others (api.ProviderCallbackPath).
+// for the others (api.CallbackPath).
 func (h *Handler) callbackProvider(path string) (core.Provider, bool) {
-	all := h.svc.Providers()
-	for _, p := range all {
-		if api.ProviderCallbackPath(all, p) == path {
-			return p, true
-		}
+	id, ok := h.opts.Callbacks.Owner(path)
+	if !ok {
+		return core.Provider{}, false
 	}
-	return core.Provider{}, false
+	return h.svc.Provider(id)
 }
 
 // GET /callback/openid/{provider} and GET /login/qq: the provider sends

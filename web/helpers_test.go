@@ -8,21 +8,14 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
-	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/tether-id/tether/config"
 	"github.com/tether-id/tether/core"
-	"github.com/tether-id/tether/internal/testpeer"
-	"github.com/tether-id/tether/internal/tethertest"
+	"github.com/tether-id/tether/testkit/testclock"
+	"github.com/tether-id/tether/testkit/testpeer"
+	"github.com/tether-id/tether/testkit/tethertest"
 )
-
-// clock is a controllable clock: real time plus an offset.
-type clock struct{ offset atomic.Int64 }
-
-func (c *clock) Now() time.Time          { return time.Now().Add(time.Duration(c.offset.Load())) }
-func (c *clock) Advance(d time.Duration) { c.offset.Add(int64(d)) }
 
 // env is a running tether with real OpenID Providers: the in-process
 // zitadel OP behind two providers ("zitadel", the first OIDC provider,
@@ -33,7 +26,7 @@ type env struct {
 	srv   *tethertest.Server
 	zit   *testpeer.OP
 	panva *testpeer.OP
-	clock *clock
+	clock *testclock.Clock
 }
 
 type envOptions struct {
@@ -46,7 +39,7 @@ const logtoIcon = "data:image/svg+xml;base64,PHN2ZyB4bWxucz0iaHR0cDovL3d3dy53My5
 
 func startEnv(t *testing.T, o envOptions) *env {
 	t.Helper()
-	e := &env{clock: &clock{}}
+	e := &env{clock: testclock.Running()}
 	e.srv = tethertest.Start(t, tethertest.Options{
 		Now: e.clock.Now,
 		Providers: func(pub string) []config.Provider {

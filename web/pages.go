@@ -183,7 +183,7 @@ func (h *Handler) startSignIn(w http.ResponseWriter, r *http.Request) {
 	authURL, err := h.svc.Prepare(r.Context(), core.PrepareRequest{
 		ProviderID:    p.ID,
 		Purpose:       core.PurposeSignIn,
-		RedirectURI:   h.callbackURL(p),
+		RedirectURI:   h.opts.Callbacks.URL(p.ID),
 		ReturnTo:      ret,
 		BrowserSecret: httpx.BrowserSecret(w, r, h.secure, h.opts.FlowTTL),
 	})
@@ -323,7 +323,7 @@ func (h *Handler) startLink(w http.ResponseWriter, r *http.Request) {
 		ProviderID:    p.ID,
 		Purpose:       core.PurposeLink,
 		UserID:        st.user.ID,
-		RedirectURI:   h.callbackURL(p),
+		RedirectURI:   h.opts.Callbacks.URL(p.ID),
 		BrowserSecret: httpx.BrowserSecret(w, r, h.secure, h.opts.FlowTTL),
 	})
 	if err != nil {

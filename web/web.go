@@ -36,6 +36,8 @@ type Options struct {
 	// PublicURL is the external base URL; callback URLs derive from it,
 	// and cookies are Secure when it is https.
 	PublicURL string
+	// Callbacks are the providers' redirect URIs.
+	Callbacks *api.Callbacks
 	// Secret keys the CSRF tokens (the configuration's secret_key).
 	Secret []byte
 	// RedirectAllowList are origins or URL prefixes the pages may send a
@@ -146,11 +148,6 @@ func (h *Handler) limited(next http.HandlerFunc) http.HandlerFunc {
 		}
 		next(w, r)
 	}
-}
-
-// callbackURL is the redirect URI of p, registered at the provider.
-func (h *Handler) callbackURL(p core.Provider) string {
-	return h.publicURL + api.ProviderCallbackPath(h.svc.Providers(), p)
 }
 
 // Page names, one template file each.

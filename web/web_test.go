@@ -14,9 +14,10 @@ import (
 
 	"github.com/tether-id/tether/config"
 	"github.com/tether-id/tether/core"
-	"github.com/tether-id/tether/internal/testpeer"
-	"github.com/tether-id/tether/internal/tethertest"
 	"github.com/tether-id/tether/provider/qq/qqtest"
+	"github.com/tether-id/tether/testkit/testclock"
+	"github.com/tether-id/tether/testkit/testpeer"
+	"github.com/tether-id/tether/testkit/tethertest"
 )
 
 var catalogs = map[string]map[string]string{}
@@ -544,7 +545,7 @@ func TestCallbackErrors(t *testing.T) {
 
 func accountID(t *testing.T, e *env, email string) string {
 	t.Helper()
-	u, err := e.svc().Store().GetUserByEmail(ctx(t), email)
+	u, err := e.svc().UserByEmail(ctx(t), email)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -652,7 +653,7 @@ func TestSignUpDisabled(t *testing.T) {
 // legacy /login/qq, served by these pages (with the fake QQ Connect).
 func TestQQCallback(t *testing.T) {
 	var fake *qqtest.Server
-	e := &env{clock: &clock{}}
+	e := &env{clock: testclock.Running()}
 	e.srv = tethertest.Start(t, tethertest.Options{Providers: func(pub string) []config.Provider {
 		fake = qqtest.NewServer(t, "101", "qq-app-key")
 		fake.RegisterRedirectURI(pub + "/login/qq")

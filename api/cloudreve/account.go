@@ -203,7 +203,7 @@ func (h *Handler) providerCode(id string) int {
 // GET /api/v4/user/avatar/{id}: Cloudreve clients load avatars here;
 // tether redirects to the upstream picture it recorded.
 func (h *Handler) avatar(w http.ResponseWriter, r *http.Request) {
-	u, err := h.svc.Store().GetUser(r.Context(), r.PathValue("id"))
+	u, err := h.svc.User(r.Context(), r.PathValue("id"))
 	if err != nil || !webURL(u.Avatar) {
 		// Only http(s) pictures: an upstream claim is not trusted to
 		// send browsers to other schemes.

@@ -9,7 +9,7 @@ import (
 	"github.com/tether-id/tether/config"
 	"github.com/tether-id/tether/core"
 	"github.com/tether-id/tether/internal/jwt"
-	"github.com/tether-id/tether/internal/tethertest"
+	"github.com/tether-id/tether/testkit/tethertest"
 )
 
 // Local accounts and sessions (issue 3): sign-up, password sign-in,

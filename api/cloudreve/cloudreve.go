@@ -12,6 +12,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tether-id/tether/api"
+
 	"github.com/tether-id/tether/api/httpx"
 	"github.com/tether-id/tether/core"
 	"github.com/tether-id/tether/internal/ratelimit"
@@ -54,8 +56,10 @@ func Code(err error) int {
 
 // Options configure the surface.
 type Options struct {
-	// PublicURL is the external base URL; callback URLs derive from it.
+	// PublicURL is the external base URL.
 	PublicURL string
+	// Callbacks are the providers' redirect URIs.
+	Callbacks *api.Callbacks
 	// Debug adds the internal error text to failures, like Cloudreve's
 	// non-release mode. Never in production: it can show internals.
 	Debug bool

@@ -14,7 +14,7 @@ import (
 
 	"github.com/tether-id/tether/api"
 	"github.com/tether-id/tether/api/cloudreve"
-	"github.com/tether-id/tether/internal/tethertest"
+	"github.com/tether-id/tether/testkit/tethertest"
 )
 
 const (

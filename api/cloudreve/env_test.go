@@ -4,27 +4,23 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
 	"io"
 	"net/http"
-	"net/mail"
-	"net/url"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/getkin/kin-openapi/openapi3filter"
 	"github.com/getkin/kin-openapi/routers"
-	"github.com/getkin/kin-openapi/routers/legacy"
 	"github.com/google/uuid"
 
 	"github.com/tether-id/tether/config"
-	"github.com/tether-id/tether/internal/testenv"
-	"github.com/tether-id/tether/internal/testpeer"
-	"github.com/tether-id/tether/internal/tethertest"
 	"github.com/tether-id/tether/provider/qq/qqtest"
+	"github.com/tether-id/tether/testkit/apitest"
+	"github.com/tether-id/tether/testkit/testclock"
+	"github.com/tether-id/tether/testkit/testenv"
+	"github.com/tether-id/tether/testkit/testpeer"
+	"github.com/tether-id/tether/testkit/tethertest"
 )
 
 // The providers every test server has. corp is the Cloudreve "OIDC"
@@ -113,29 +109,8 @@ func newEnv(t *testing.T, opts envOptions) *env {
 			}
 		},
 	})
-	e.router = loadRouter(t, e.srv)
+	e.router = apitest.Router(t, e.srv.URL)
 	return e
-}
-
-// loadRouter fetches /api/openapi.json from the server, exactly as a
-// client would, and builds the router that finds each call's operation.
-func loadRouter(t *testing.T, srv *tethertest.Server) routers.Router {
-	t.Helper()
-	resp, body := srv.Client(t).Do("GET", "/api/openapi.json", nil, "")
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("GET /api/openapi.json: HTTP %d", resp.StatusCode)
-	}
-	doc, err := openapi3.NewLoader().LoadFromData(body)
-	if err != nil {
-		t.Fatalf("load OpenAPI document: %v", err)
-	}
-	// The document's server is "/", relative to wherever tether runs.
-	doc.Servers = openapi3.Servers{{URL: srv.URL}}
-	router, err := legacy.NewRouter(doc)
-	if err != nil {
-		t.Fatalf("OpenAPI router: %v", err)
-	}
-	return router
 }
 
 // client is a browser-like Cloudreve client (one cookie jar) that checks
@@ -180,40 +155,6 @@ type exchange struct {
 	body         []byte
 }
 
-var validationOptions = &openapi3filter.Options{
-	IncludeResponseStatus: true,
-	MultiError:            true,
-	AuthenticationFunc: func(_ context.Context, in *openapi3filter.AuthenticationInput) error {
-		// The only scheme is bearer: its presence is what the document
-		// can require; whether the token is good is the server's answer.
-		auth := in.RequestValidationInput.Request.Header.Get("Authorization")
-		if in.SecurityScheme.Type == "http" && in.SecurityScheme.Scheme == "bearer" && strings.HasPrefix(auth, "Bearer ") && len(auth) > len("Bearer ") {
-			return nil
-		}
-		return fmt.Errorf("no bearer token")
-	},
-	SchemaValidationOptions: []openapi3.SchemaValidationOption{
-		openapi3.WithStringFormatValidator("uuid", openapi3.NewCallbackValidator(func(s string) error {
-			_, err := uuid.Parse(s)
-			return err
-		})),
-		openapi3.WithStringFormatValidator("uri", openapi3.NewCallbackValidator(func(s string) error {
-			u, err := url.Parse(s)
-			if err != nil || !u.IsAbs() {
-				return fmt.Errorf("not an absolute URI")
-			}
-			return nil
-		})),
-		openapi3.WithStringFormatValidator("email", openapi3.NewCallbackValidator(func(s string) error {
-			a, err := mail.ParseAddress(s)
-			if err != nil || a.Address != s {
-				return fmt.Errorf("not an email address")
-			}
-			return nil
-		})),
-	},
-}
-
 func (c *client) send(method, path string, body any, bearer string, wantValid bool) exchange {
 	c.t.Helper()
 	var b []byte
@@ -243,7 +184,7 @@ func (c *client) send(method, path string, body any, bearer string, wantValid bo
 	if err != nil {
 		c.t.Fatalf("%s %s is not in the OpenAPI document: %v", method, path, err)
 	}
-	in := &openapi3filter.RequestValidationInput{Request: req, PathParams: params, Route: route, Options: validationOptions}
+	in := &openapi3filter.RequestValidationInput{Request: req, PathParams: params, Route: route, Options: apitest.Options}
 	verr := openapi3filter.ValidateRequest(context.Background(), in)
 	switch {
 	case wantValid && verr != nil:
@@ -264,7 +205,7 @@ func (c *client) send(method, path string, body any, bearer string, wantValid bo
 		c.t.Fatal(err)
 	}
 	rin := &openapi3filter.ResponseValidationInput{
-		RequestValidationInput: in, Status: resp.StatusCode, Header: resp.Header, Options: validationOptions,
+		RequestValidationInput: in, Status: resp.StatusCode, Header: resp.Header, Options: apitest.Options,
 	}
 	rin.SetBodyBytes(got)
 	if err := openapi3filter.ValidateResponse(context.Background(), rin); err != nil {
@@ -333,22 +274,4 @@ func ok(t testing.TB, env tethertest.Envelope, v any) {
 	}
 }
 
-// clock is a server clock that tests move forward.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func newClock() *clock { return &clock{now: time.Now()} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
+func newClock() *testclock.Clock { return testclock.New(time.Now()) }

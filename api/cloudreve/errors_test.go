@@ -11,8 +11,8 @@ import (
 
 	"github.com/tether-id/tether/config"
 	"github.com/tether-id/tether/core"
-	"github.com/tether-id/tether/internal/testpeer"
-	"github.com/tether-id/tether/internal/tethertest"
+	"github.com/tether-id/tether/testkit/testpeer"
+	"github.com/tether-id/tether/testkit/tethertest"
 )
 
 // Each Cloudreve error code of the OpenID routes, provoked the way a

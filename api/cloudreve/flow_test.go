@@ -5,8 +5,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tether-id/tether/internal/testpeer"
-	"github.com/tether-id/tether/internal/tethertest"
+	"github.com/tether-id/tether/testkit/testpeer"
+	"github.com/tether-id/tether/testkit/tethertest"
 )
 
 // What a Cloudreve client does, step by step (the seed and SPEC §4):

@@ -1,7 +1,6 @@
 package cloudreve
 
 import (
-	"errors"
 	"net/http"
 	"strconv"
 
@@ -41,10 +40,6 @@ func (h *Handler) resolve(code *int, key, field string) (core.Provider, error) {
 		return core.Provider{}, disabled
 	}
 	return p, nil
-}
-
-func (h *Handler) callbackURL(p core.Provider) string {
-	return h.opts.PublicURL + api.ProviderCallbackPath(h.svc.Providers(), p)
 }
 
 // PUT /api/v4/session/openid {provider, hint?, linking?, provider_key?}
@@ -89,7 +84,7 @@ func (h *Handler) prepare(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	req.ProviderID, req.RedirectURI = p.ID, h.callbackURL(p)
+	req.ProviderID, req.RedirectURI = p.ID, h.opts.Callbacks.URL(p.ID)
 	req.BrowserSecret = httpx.BrowserSecret(w, r, h.secureCookies(), h.opts.FlowTTL)
 	authURL, err := h.svc.Prepare(r.Context(), req)
 	if err != nil {
@@ -220,26 +215,13 @@ func (h *Handler) prepareLogin(w http.ResponseWriter, r *http.Request) {
 		QQEnabled       bool `json:"qq_enabled"`
 		OIDCEnabled     bool `json:"oidc_enabled"`
 	}{PasswordEnabled: true}
-	u, err := h.svc.Store().GetUserByEmail(r.Context(), email)
-	if errors.Is(err, core.ErrNotFound) {
-		h.ok(w, out)
-		return
-	}
-	if err != nil {
-		h.fail(w, r, core.Wrap(core.CodeInternal, err, "Database error"))
-		return
-	}
-	ids, err := h.svc.Identities(r.Context(), u.ID)
+	password, linked, err := h.svc.SignInMethods(r.Context(), email)
 	if err != nil {
 		h.fail(w, r, err)
 		return
 	}
-	out.PasswordEnabled = !u.Passwordless()
-	for _, id := range ids {
-		p, ok := h.svc.Provider(id.ProviderID)
-		if !ok || !p.Enabled {
-			continue
-		}
+	out.PasswordEnabled = password
+	for _, p := range linked {
 		switch p.Kind {
 		case provider.KindLogto:
 			out.SSOEnabled = true

@@ -13,8 +13,8 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/tether-id/tether/core"
-	"github.com/tether-id/tether/internal/testpeer"
-	"github.com/tether-id/tether/internal/tethertest"
+	"github.com/tether-id/tether/testkit/testpeer"
+	"github.com/tether-id/tether/testkit/tethertest"
 )
 
 type loginConfig struct {

@@ -16,8 +16,8 @@ import (
 	"github.com/tether-id/tether/api/httpx"
 	"github.com/tether-id/tether/config"
 	"github.com/tether-id/tether/core"
-	"github.com/tether-id/tether/internal/testpeer"
-	"github.com/tether-id/tether/internal/tethertest"
+	"github.com/tether-id/tether/testkit/testpeer"
+	"github.com/tether-id/tether/testkit/tethertest"
 )
 
 // opEnv starts a tether whose one provider, "peer", is the OP that start

@@ -4,39 +4,28 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"io"
 	"mime/multipart"
 	"net/http"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/getkin/kin-openapi/openapi3filter"
 	"github.com/getkin/kin-openapi/routers"
-	"github.com/getkin/kin-openapi/routers/legacy"
 
 	"github.com/tether-id/tether/config"
 	"github.com/tether-id/tether/core"
-	"github.com/tether-id/tether/internal/testpeer"
-	"github.com/tether-id/tether/internal/tethertest"
+	"github.com/tether-id/tether/testkit/apitest"
+	"github.com/tether-id/tether/testkit/testclock"
+	"github.com/tether-id/tether/testkit/testpeer"
+	"github.com/tether-id/tether/testkit/tethertest"
 )
 
-// clock is a controllable time source for the server (flows, tokens and
-// the rate limiter all read it).
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func newClock() *clock { return &clock{now: time.Now().UTC()} }
-
-func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
-
-func (c *clock) Advance(d time.Duration) { c.mu.Lock(); defer c.mu.Unlock(); c.now = c.now.Add(d) }
+// newClock is the server's clock (flows, tokens and the rate limiter
+// all read it), frozen so that reset times compare exactly.
+func newClock() *testclock.Clock { return testclock.New(time.Now().UTC()) }
 
 // env is a running tether plus its served OpenAPI document, through which
 // every request of the tests goes: each request is checked against the
@@ -45,7 +34,7 @@ func (c *clock) Advance(d time.Duration) { c.mu.Lock(); defer c.mu.Unlock(); c.n
 type env struct {
 	*tethertest.Server
 	t      testing.TB
-	clock  *clock
+	clock  *testclock.Clock
 	router routers.Router
 }
 
@@ -60,37 +49,8 @@ func newEnv(t testing.TB, o envOptions) *env {
 	c := newClock()
 	srv := tethertest.Start(t, tethertest.Options{Providers: o.providers, Configure: o.configure, Now: c.Now})
 	e := &env{Server: srv, t: t, clock: c}
-	e.router = loadRouter(t, srv.URL)
+	e.router = apitest.Router(t, srv.URL)
 	return e
-}
-
-// loadRouter fetches /api/openapi.json from the server, validates it and
-// builds a router over it.
-func loadRouter(t testing.TB, base string) routers.Router {
-	t.Helper()
-	resp, err := http.Get(base + "/api/openapi.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil || resp.StatusCode != http.StatusOK {
-		t.Fatalf("GET /api/openapi.json: HTTP %d, %v", resp.StatusCode, err)
-	}
-	doc, err := openapi3.NewLoader().LoadFromData(b)
-	if err != nil {
-		t.Fatalf("openapi: %v", err)
-	}
-	if err := doc.Validate(context.Background()); err != nil {
-		t.Fatalf("openapi: %v", err)
-	}
-	// The document's server is "/"; the router needs the absolute base.
-	doc.Servers = openapi3.Servers{{URL: base}}
-	r, err := legacy.NewRouter(doc)
-	if err != nil {
-		t.Fatalf("openapi router: %v", err)
-	}
-	return r
 }
 
 // fixed configures the listed providers with an issuer where nothing
@@ -207,7 +167,7 @@ func (e *env) Do(client *tethertest.Client, c call) response {
 	}
 	in := &openapi3filter.RequestValidationInput{
 		Request: req, PathParams: params, Route: route,
-		Options: &openapi3filter.Options{AuthenticationFunc: bearerPresent, MultiError: true},
+		Options: apitest.Options,
 	}
 	err = openapi3filter.ValidateRequest(context.Background(), in)
 	switch {
@@ -229,26 +189,13 @@ func (e *env) Do(client *tethertest.Client, c call) response {
 	in.Request = newReq() // the validated one had its body read
 	out := &openapi3filter.ResponseValidationInput{
 		RequestValidationInput: in, Status: resp.StatusCode, Header: resp.Header,
-		Options: &openapi3filter.Options{IncludeResponseStatus: true, MultiError: true},
+		Options: apitest.Options,
 	}
 	out.SetBodyBytes(b)
 	if err := openapi3filter.ValidateResponse(context.Background(), out); err != nil {
 		t.Errorf("%s %s: HTTP %d %s does not match the OpenAPI document: %v", c.method, c.path, resp.StatusCode, b, err)
 	}
 	return response{Response: resp, Body: b}
-}
-
-// bearerPresent is the document's bearer scheme: an Authorization: Bearer
-// header (whether the token is good is the server's business).
-func bearerPresent(_ context.Context, in *openapi3filter.AuthenticationInput) error {
-	if in.SecuritySchemeName != "bearer" {
-		return errors.New("unknown security scheme " + in.SecuritySchemeName)
-	}
-	h := in.RequestValidationInput.Request.Header.Get("Authorization")
-	if !strings.HasPrefix(h, "Bearer ") || len(h) == len("Bearer ") {
-		return errors.New("no bearer token")
-	}
-	return nil
 }
 
 const password = "correct horse battery"

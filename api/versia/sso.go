@@ -7,7 +7,6 @@ import (
 	"mime"
 	"net/http"
 
-	"github.com/tether-id/tether/api"
 	"github.com/tether-id/tether/api/httpx"
 	"github.com/tether-id/tether/core"
 )
@@ -120,7 +119,7 @@ func (h *Handler) link(w http.ResponseWriter, r *http.Request, u core.User) {
 		ProviderID:    p.ID,
 		Purpose:       core.PurposeLink,
 		UserID:        u.ID,
-		RedirectURI:   h.opts.PublicURL + api.VersiaCallbackPath(p.ID),
+		RedirectURI:   h.opts.Callbacks.VersiaURL(p.ID),
 		BrowserSecret: httpx.BrowserSecret(w, r, h.secureCookies(), h.opts.FlowTTL),
 	})
 	if err != nil {

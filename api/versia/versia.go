@@ -18,6 +18,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tether-id/tether/api"
+
 	"github.com/tether-id/tether/api/httpx"
 	"github.com/tether-id/tether/core"
 	"github.com/tether-id/tether/internal/ratelimit"
@@ -95,9 +97,11 @@ func withDetails(err error, details any) error { return &detailed{err: err, deta
 
 // Options configure the surface.
 type Options struct {
-	// PublicURL is the external base URL; the callback URL and the
-	// redirects after it derive from it.
+	// PublicURL is the external base URL; the redirects after the
+	// callback go there.
 	PublicURL string
+	// Callbacks are the providers' redirect URIs.
+	Callbacks *api.Callbacks
 	// FlowTTL is how long the browser-binding cookie lives.
 	FlowTTL time.Duration
 	// Limiter limits POST /api/v1/sso and the callback per client IP; nil

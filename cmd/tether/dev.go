@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/tether-id/tether/api"
 	"github.com/tether-id/tether/app"
@@ -88,7 +89,7 @@ func devConfig(dataDir string, environ []string) (*config.Config, devSecrets, er
 	cfg.Providers = append(cfg.Providers, config.Provider{
 		ID: demoID, Kind: config.KindOIDC, Name: "Demo provider", Enabled: true,
 		Issuer: cfg.PublicURL + demoPath, ClientID: demoClientID, ClientSecret: secrets.DemoSecret,
-		DirectSignIn: true,
+		DirectSignIn: true, Insecure: strings.HasPrefix(cfg.PublicURL, "http://"),
 	})
 	return cfg, secrets, nil
 }

@@ -44,8 +44,8 @@ func (e *env) doctor(args []string) error {
 		}
 		fmt.Fprintf(e.stdout, "\nprovider %q (%s, %s, Cloudreve code %d)\n", p.ID, p.Kind, state, api.CloudreveCode(p.Kind))
 		fmt.Fprintln(e.stdout, "  redirect URIs to register:")
-		fmt.Fprintf(e.stdout, "    %s%s   (Cloudreve clients, tether's pages)\n", a.Config.PublicURL, api.ProviderCallbackPath(all, p))
-		fmt.Fprintf(e.stdout, "    %s%s   (Versia clients)\n", a.Config.PublicURL, api.VersiaCallbackPath(p.ID))
+		fmt.Fprintf(e.stdout, "    %s   (Cloudreve clients, tether's pages)\n", a.Callbacks.URL(p.ID))
+		fmt.Fprintf(e.stdout, "    %s   (Versia clients)\n", a.Callbacks.VersiaURL(p.ID))
 		checker, ok := p.Upstream.(provider.Checker)
 		if !ok {
 			continue

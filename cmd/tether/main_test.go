@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tether-id/tether/internal/testenv"
+	"github.com/tether-id/tether/testkit/testenv"
 )
 
 // tether runs a command in-process and returns its exit code and output.

@@ -139,7 +139,7 @@ func (e *env) userList(args []string) error {
 		return err
 	}
 	defer a.Close()
-	users, err := a.Store.ListUsers(e.ctx)
+	users, err := a.Service.Users(e.ctx)
 	if err != nil {
 		return err
 	}
@@ -148,7 +148,7 @@ func (e *env) userList(args []string) error {
 		fmt.Fprintln(tw, "ID\tEMAIL\tSTATUS\tPASSWORD\tPERMISSIONS\tIDENTITIES\tCREATED")
 	}
 	for _, u := range users {
-		ids, err := a.Store.ListIdentities(e.ctx, u.ID)
+		ids, err := a.Service.Identities(e.ctx, u.ID)
 		if err != nil {
 			return err
 		}
@@ -226,7 +226,7 @@ func (e *env) userSet(args []string) error {
 		return err
 	}
 	defer a.Close()
-	u, err := e.findUser(a.Store, sel)
+	u, err := e.findUser(a.Service, sel)
 	if err != nil {
 		return err
 	}
@@ -261,13 +261,13 @@ func (e *env) userSet(args []string) error {
 	return nil
 }
 
-func (e *env) findUser(st core.Store, sel userSelector) (core.User, error) {
+func (e *env) findUser(svc *core.Service, sel userSelector) (core.User, error) {
 	var u core.User
 	var err error
 	if sel.id != "" {
-		u, err = st.GetUser(e.ctx, sel.id)
+		u, err = svc.User(e.ctx, sel.id)
 	} else {
-		u, err = st.GetUserByEmail(e.ctx, sel.email)
+		u, err = svc.UserByEmail(e.ctx, sel.email)
 	}
 	if errors.Is(err, core.ErrNotFound) {
 		return u, errors.New("no such user")
@@ -294,7 +294,7 @@ func (e *env) userEvents(args []string) error {
 		return err
 	}
 	defer a.Close()
-	u, err := e.findUser(a.Store, sel)
+	u, err := e.findUser(a.Service, sel)
 	if err != nil {
 		return err
 	}

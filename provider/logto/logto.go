@@ -61,8 +61,8 @@ type Config struct {
 // New checks cfg and returns the provider. Like oidc.New, it does not
 // contact Logto.
 func New(cfg Config) (*oidc.Provider, error) {
-	if !strings.HasSuffix(cfg.Issuer, "/oidc") {
-		return nil, fmt.Errorf("logto provider %s: issuer %q must end in /oidc (Logto's issuer is https://<tenant>.logto.app/oidc)", cfg.ID, cfg.Issuer)
+	if err := CheckIssuer(cfg.Issuer); err != nil {
+		return nil, fmt.Errorf("logto provider %s: issuer: %w", cfg.ID, err)
 	}
 	scopes := cfg.Scopes
 	if len(scopes) == 0 {
@@ -76,8 +76,8 @@ func New(cfg Config) (*oidc.Provider, error) {
 		extra.Set("first_screen", cfg.FirstScreen)
 	}
 	for _, r := range cfg.Resources {
-		if u, err := url.Parse(r); err != nil || !u.IsAbs() || u.Fragment != "" {
-			return nil, fmt.Errorf("logto provider %s: resource %q must be an absolute URI without fragment", cfg.ID, r)
+		if err := CheckResource(r); err != nil {
+			return nil, fmt.Errorf("logto provider %s: resource: %w", cfg.ID, err)
 		}
 		extra.Add("resource", r)
 	}
@@ -98,4 +98,25 @@ func New(cfg Config) (*oidc.Provider, error) {
 		Now:               cfg.Now,
 		Logger:            cfg.Logger,
 	})
+}
+
+// CheckIssuer is the rule for a Logto issuer: an OpenID Connect issuer
+// (oidc.CheckIssuer) whose path ends in /oidc, as Logto's always does.
+func CheckIssuer(s string) error {
+	if err := oidc.CheckIssuer(s); err != nil {
+		return err
+	}
+	if !strings.HasSuffix(s, "/oidc") {
+		return fmt.Errorf("a Logto issuer ends in /oidc (https://<tenant>.logto.app/oidc), got %q", s)
+	}
+	return nil
+}
+
+// CheckResource is the rule for a resource indicator (RFC 8707): an
+// absolute URI without fragment.
+func CheckResource(s string) error {
+	if u, err := url.Parse(s); err != nil || !u.IsAbs() || u.Fragment != "" {
+		return fmt.Errorf("want an absolute URI without fragment, got %q", s)
+	}
+	return nil
 }

@@ -13,9 +13,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/tether-id/tether/internal/testpeer"
 	"github.com/tether-id/tether/provider"
 	"github.com/tether-id/tether/provider/logto"
+	"github.com/tether-id/tether/testkit/testpeer"
 )
 
 func newAuthRequest(redirectURI, hint string) provider.AuthRequest {

@@ -3,9 +3,9 @@ package oidc_test
 import (
 	"testing"
 
-	"github.com/tether-id/tether/internal/testpeer"
 	"github.com/tether-id/tether/provider"
 	"github.com/tether-id/tether/provider/oidc"
+	"github.com/tether-id/tether/testkit/testpeer"
 )
 
 // BenchmarkExchange measures Exchange (code redemption, ID token

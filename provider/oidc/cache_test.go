@@ -12,12 +12,13 @@ import (
 
 	jose "github.com/go-jose/go-jose/v4"
 
-	"github.com/tether-id/tether/internal/testenv"
 	"github.com/tether-id/tether/provider"
 	"github.com/tether-id/tether/provider/oidc"
+	"github.com/tether-id/tether/testkit/testclock"
+	"github.com/tether-id/tether/testkit/testenv"
 )
 
-func newCraftedProvider(t *testing.T, op *craftedOP, c *clock, tweak ...func(*oidc.Config)) *oidc.Provider {
+func newCraftedProvider(t *testing.T, op *craftedOP, c *testclock.Clock, tweak ...func(*oidc.Config)) *oidc.Provider {
 	t.Helper()
 	cfg := oidc.Config{
 		ID: "crafted", Issuer: op.issuer, ClientID: craftedClient, ClientSecret: craftedSecret,

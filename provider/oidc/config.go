@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/http"
 	"net/url"
 	"slices"
@@ -11,6 +12,8 @@ import (
 	"time"
 
 	jose "github.com/go-jose/go-jose/v4"
+
+	"github.com/tether-id/tether/provider"
 )
 
 // Config configures one OpenID Connect provider. Zero values take the
@@ -52,6 +55,10 @@ type Config struct {
 	ExtraAuthParams url.Values
 	// SendLoginHint sends AuthRequest.LoginHint as login_hint.
 	SendLoginHint bool
+	// Insecure allows an http issuer on any host. Only `tether dev` sets
+	// it, for a demo OP on a plain-http public URL; everywhere else an
+	// issuer is https, or http on a loopback host (CheckIssuer).
+	Insecure bool
 	// HTTPClient makes every request to the OP. Default: a client with a
 	// 15 second timeout.
 	HTTPClient *http.Client
@@ -115,10 +122,8 @@ func (c Config) withDefaults() (Config, error) {
 	var errs []error
 	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
 
-	if c.Issuer == "" {
-		bad("issuer is required")
-	} else if u, err := url.Parse(c.Issuer); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
-		bad("issuer %q must be an http(s) URL without query or fragment", c.Issuer)
+	if err := checkIssuer(c.Issuer, c.Insecure); err != nil {
+		bad("issuer: %v", err)
 	}
 	if c.ClientID == "" {
 		bad("client_id is required")
@@ -142,12 +147,9 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	c.IDTokenAlgs = slices.Clone(c.IDTokenAlgs)
 	for _, alg := range c.IDTokenAlgs {
-		switch {
-		case strings.EqualFold(alg, "none"):
-			bad(`id_token_algs: "none" is never accepted`)
-		case !knownAlgs[alg]:
-			bad("id_token_algs: unknown algorithm %q", alg)
-		case isHMAC(alg) && len(c.ClientSecret) < hmacKeyLen(alg):
+		if err := CheckAlg(alg); err != nil {
+			bad("id_token_algs: %v", err)
+		} else if isHMAC(alg) && len(c.ClientSecret) < hmacKeyLen(alg) {
 			bad("id_token_algs: %s needs a client secret of at least %d bytes", alg, hmacKeyLen(alg))
 		}
 	}
@@ -164,10 +166,8 @@ func (c Config) withDefaults() (Config, error) {
 	if c.DiscoveryTTL < 0 {
 		bad("discovery TTL must not be negative")
 	}
-	switch c.TokenEndpointAuth {
-	case "", authBasic, authPost:
-	default:
-		bad("token endpoint auth %q: want %s or %s", c.TokenEndpointAuth, authBasic, authPost)
+	if err := CheckTokenEndpointAuth(c.TokenEndpointAuth); err != nil {
+		bad("token_endpoint_auth: %v", err)
 	}
 
 	extra := url.Values{}
@@ -196,6 +196,53 @@ func (c Config) withDefaults() (Config, error) {
 		return c, fmt.Errorf("oidc provider %s: %w", name, err)
 	}
 	return c, nil
+}
+
+// CheckIssuer is the rule for an issuer: an absolute URL without query or
+// fragment, https, or http on a loopback host (a test or a local OP).
+// tether's configuration applies it too, so that a wrong issuer stops
+// start-up naming the key.
+func CheckIssuer(s string) error { return checkIssuer(s, false) }
+
+func checkIssuer(s string, insecure bool) error {
+	if s == "" {
+		return errors.New("required")
+	}
+	u, err := url.Parse(s)
+	if err != nil || u.Host == "" || u.RawQuery != "" || u.Fragment != "" || u.User != nil {
+		return fmt.Errorf("want an absolute URL without query or fragment, got %q", s)
+	}
+	switch {
+	case u.Scheme == "https":
+		return nil
+	case u.Scheme == "http" && (insecure || provider.IsLoopback(u.Hostname())):
+		return nil
+	case u.Scheme == "http":
+		return fmt.Errorf("must use https (http is allowed only for loopback hosts), got %q", s)
+	}
+	return fmt.Errorf("want an https URL, got %q", s)
+}
+
+// CheckAlg is the rule for an ID token algorithm in an allow-list: one
+// go-jose verifies, never "none". HMAC ones (keyed with the client
+// secret) are allowed only because someone listed them.
+func CheckAlg(alg string) error {
+	if knownAlgs[alg] {
+		return nil
+	}
+	known := slices.Sorted(maps.Keys(knownAlgs))
+	return fmt.Errorf("unsupported algorithm %q; want one of %s", alg, strings.Join(known, ", "))
+}
+
+// CheckTokenEndpointAuth is the rule for a forced token endpoint
+// authentication method: "" (from discovery), client_secret_basic or
+// client_secret_post.
+func CheckTokenEndpointAuth(method string) error {
+	switch method {
+	case "", authBasic, authPost:
+		return nil
+	}
+	return fmt.Errorf("want %s or %s, got %q", authBasic, authPost, method)
 }
 
 func (c Claims) withDefaults() Claims {

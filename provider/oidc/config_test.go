@@ -6,9 +6,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/tether-id/tether/internal/testpeer"
 	"github.com/tether-id/tether/provider"
 	"github.com/tether-id/tether/provider/oidc"
+	"github.com/tether-id/tether/testkit/testpeer"
 )
 
 func TestNewRejects(t *testing.T) {
@@ -21,8 +21,9 @@ func TestNewRejects(t *testing.T) {
 		tweak  func(c *oidc.Config)
 		inText string
 	}{
-		{"no issuer", func(c *oidc.Config) { c.Issuer = "" }, "issuer is required"},
-		{"relative issuer", func(c *oidc.Config) { c.Issuer = "sso.example" }, "http(s) URL"},
+		{"no issuer", func(c *oidc.Config) { c.Issuer = "" }, "issuer: required"},
+		{"relative issuer", func(c *oidc.Config) { c.Issuer = "sso.example" }, "absolute URL"},
+		{"http issuer on a network host", func(c *oidc.Config) { c.Issuer = "http://sso.example/" }, "must use https"},
 		{"issuer with query", func(c *oidc.Config) { c.Issuer = "https://sso.example/?tenant=1" }, "without query"},
 		{"no client id", func(c *oidc.Config) { c.ClientID = "" }, "client_id"},
 		{"no client secret", func(c *oidc.Config) { c.ClientSecret = "" }, "client_secret"},
@@ -44,6 +45,23 @@ func TestNewRejects(t *testing.T) {
 				t.Errorf("New: error %v, want one naming the provider and containing %q", err, tt.inText)
 			}
 		})
+	}
+}
+
+// TestInsecureIssuer: tether dev's demo OP may sit on a plain-http public
+// URL; only Insecure lets such an issuer through.
+func TestInsecureIssuer(t *testing.T) {
+	cfg := oidc.Config{ID: "demo", Issuer: "http://192.0.2.7:5212/demo", ClientID: "c", ClientSecret: craftedSecret, Insecure: true}
+	if _, err := oidc.New(cfg); err != nil {
+		t.Fatalf("Insecure: %v", err)
+	}
+	if err := oidc.CheckIssuer(cfg.Issuer); err == nil {
+		t.Fatal("CheckIssuer accepted an http issuer on a network host")
+	}
+	for _, ok := range []string{"https://sso.example/", "http://127.0.0.1:9/x", "http://localhost/", "http://[::1]:8080"} {
+		if err := oidc.CheckIssuer(ok); err != nil {
+			t.Errorf("CheckIssuer(%q): %v", ok, err)
+		}
 	}
 }
 

@@ -17,6 +17,8 @@ import (
 	"time"
 
 	jose "github.com/go-jose/go-jose/v4"
+
+	"github.com/tether-id/tether/testkit/testclock"
 )
 
 // craftedOP is an OP whose answers each test writes: discovery, JWKS,
@@ -27,7 +29,7 @@ import (
 type craftedOP struct {
 	srv    *httptest.Server
 	issuer string
-	clock  *clock
+	clock  *testclock.Clock
 
 	mu            sync.Mutex
 	discovery     map[string]any
@@ -47,7 +49,7 @@ const (
 	craftedAccess = "crafted-access-token"
 )
 
-func newCraftedOP(t *testing.T, c *clock) *craftedOP {
+func newCraftedOP(t *testing.T, c *testclock.Clock) *craftedOP {
 	t.Helper()
 	op := &craftedOP{clock: c, hits: map[string]int{}}
 	mux := http.NewServeMux()
@@ -233,25 +235,9 @@ var testKeys = sync.OnceValue(func() keys {
 	}
 })
 
-// clock is a settable time source shared by the OP and the provider.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newClock() *clock { return &clock{t: time.Now().Truncate(time.Second)} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
+// newClock is the clock shared by the OP and the provider, on a whole
+// second so that JWT times (whole seconds) compare exactly.
+func newClock() *testclock.Clock { return testclock.New(time.Now().Truncate(time.Second)) }
 
 // challenge is RFC 7636's S256 challenge, computed independently.
 func challenge(verifier string) string {

@@ -5,9 +5,9 @@ import (
 	"encoding/json"
 	"testing"
 
-	"github.com/tether-id/tether/internal/testpeer"
 	"github.com/tether-id/tether/provider"
 	"github.com/tether-id/tether/provider/oidc"
+	"github.com/tether-id/tether/testkit/testpeer"
 )
 
 // newAuthRequest returns a flow's values as the core makes them: random

@@ -19,7 +19,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -124,12 +123,11 @@ func New(cfg Config) (*Provider, error) {
 	if strings.TrimSpace(cfg.AppKey) == "" {
 		return nil, fmt.Errorf("qq provider %q: app_key is required", cfg.ID)
 	}
-	switch p.key {
-	case "":
+	if p.key == "" {
 		p.key = KeyOpenID
-	case KeyOpenID, KeyUnionID:
-	default:
-		return nil, fmt.Errorf("qq provider %q: key must be %q or %q, not %q", cfg.ID, KeyOpenID, KeyUnionID, cfg.Key)
+	}
+	if err := CheckKey(p.key); err != nil {
+		return nil, fmt.Errorf("qq provider %q: key: %w", cfg.ID, err)
 	}
 	scopes := cfg.Scopes
 	if len(scopes) == 0 {
@@ -167,6 +165,21 @@ func New(cfg Config) (*Provider, error) {
 	return p, nil
 }
 
+// CheckKey is the rule for the identity key: openid or unionid.
+func CheckKey(key string) error {
+	if key != KeyOpenID && key != KeyUnionID {
+		return fmt.Errorf("want %s or %s, got %q", KeyUnionID, KeyOpenID, key)
+	}
+	return nil
+}
+
+// CheckEndpoint is the rule for an endpoint override: an absolute URL
+// without user info or fragment, https or http on loopback.
+func CheckEndpoint(s string) error {
+	_, err := parseEndpoint(s)
+	return err
+}
+
 func parseEndpoint(s string) (*url.URL, error) {
 	u, err := url.Parse(s)
 	if err != nil {
@@ -178,21 +191,13 @@ func parseEndpoint(s string) (*url.URL, error) {
 	switch u.Scheme {
 	case "https":
 	case "http":
-		if !loopback(u.Hostname()) {
+		if !provider.IsLoopback(u.Hostname()) {
 			return nil, fmt.Errorf("%q: plain http is only allowed for loopback hosts", s)
 		}
 	default:
 		return nil, fmt.Errorf("%q: scheme must be https", s)
 	}
 	return u, nil
-}
-
-func loopback(host string) bool {
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
 
 // Issuer is the issuer recorded in identities: the scheme and host of the

@@ -11,8 +11,8 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/tether-id/tether/core"
-	"github.com/tether-id/tether/store/postgres/pgtest"
 	"github.com/tether-id/tether/store/storetest"
+	"github.com/tether-id/tether/testkit/pgtest"
 )
 
 // openURL opens a store on dsn, closed when t ends.

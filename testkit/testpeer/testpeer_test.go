@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/tether-id/tether/internal/testpeer"
+	"github.com/tether-id/tether/testkit/testpeer"
 )
 
 // authURL is an authorization request for op without the RP library,

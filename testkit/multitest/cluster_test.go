@@ -13,9 +13,9 @@ import (
 	"testing"
 
 	"github.com/tether-id/tether/config"
-	"github.com/tether-id/tether/internal/testpeer"
-	"github.com/tether-id/tether/internal/tethertest"
-	"github.com/tether-id/tether/store/postgres/pgtest"
+	"github.com/tether-id/tether/testkit/pgtest"
+	"github.com/tether-id/tether/testkit/testpeer"
+	"github.com/tether-id/tether/testkit/tethertest"
 )
 
 // cluster is two tether instances on one PostgreSQL database, with the

@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tether-id/tether/internal/testenv"
+	"github.com/tether-id/tether/testkit/testenv"
 )
 
 //go:embed panva/provider.mjs
@@ -37,7 +37,7 @@ type PanvaOptions struct {
 // measurement.
 const panvaStartTimeout = 60 * time.Second
 
-// Panva starts panva's oidc-provider (internal/testpeer/panva/provider.mjs)
+// Panva starts panva's oidc-provider (testkit/testpeer/panva/provider.mjs)
 // under node on 127.0.0.1 and a free port, and stops it when the test ends.
 // It needs TETHERTEST_NODE_MODULES (set by scripts/test): without it the
 // test is skipped, or failed under CI. Every login it accepts needs PKCE.

@@ -13,8 +13,8 @@ import (
 
 	"github.com/tether-id/tether/api/httpx"
 	"github.com/tether-id/tether/core"
-	"github.com/tether-id/tether/internal/testpeer"
-	"github.com/tether-id/tether/internal/tethertest"
+	"github.com/tether-id/tether/testkit/testpeer"
+	"github.com/tether-id/tether/testkit/tethertest"
 )
 
 // TestFlowFinishesOnOtherInstance: a sign-in prepared on A finishes on B;

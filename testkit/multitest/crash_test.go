@@ -24,11 +24,11 @@ import (
 
 	"github.com/tether-id/tether/app"
 	"github.com/tether-id/tether/core"
-	"github.com/tether-id/tether/internal/testenv"
-	"github.com/tether-id/tether/internal/testpeer"
-	"github.com/tether-id/tether/internal/tethertest"
-	"github.com/tether-id/tether/store/postgres/pgtest"
 	"github.com/tether-id/tether/store/sqlite"
+	"github.com/tether-id/tether/testkit/pgtest"
+	"github.com/tether-id/tether/testkit/testenv"
+	"github.com/tether-id/tether/testkit/testpeer"
+	"github.com/tether-id/tether/testkit/tethertest"
 )
 
 // raceEnabled is set by race_test.go when the tests run with -race.

@@ -5,8 +5,8 @@ import (
 
 	"github.com/tether-id/tether/api"
 	"github.com/tether-id/tether/config"
-	"github.com/tether-id/tether/internal/testpeer"
 	"github.com/tether-id/tether/provider"
+	"github.com/tether-id/tether/testkit/testpeer"
 )
 
 // OIDCCode is the Cloudreve integer of the generic OIDC kind, the

@@ -11,7 +11,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/tether-id/tether/internal/testenv"
+	"github.com/tether-id/tether/testkit/testenv"
 )
 
 // URL creates a fresh, empty schema and returns a connection URL whose
