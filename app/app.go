@@ -12,7 +12,6 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
-	"strings"
 	"sync"
 	"time"
 
@@ -24,8 +23,7 @@ import (
 	"github.com/tether-id/tether/internal/ratelimit"
 	"github.com/tether-id/tether/internal/seal"
 	"github.com/tether-id/tether/server"
-	"github.com/tether-id/tether/store/postgres"
-	"github.com/tether-id/tether/store/sqlite"
+	"github.com/tether-id/tether/store/sqlstore"
 	"github.com/tether-id/tether/web"
 )
 
@@ -44,29 +42,12 @@ type Options struct {
 // App is a built tether instance.
 type App struct {
 	Config  *config.Config
-	Store   core.Store
+	Store   *sqlstore.Store
 	Service *core.Service
 	Server  *server.Server
 	// Callbacks are the providers' redirect URIs, computed once.
 	Callbacks *api.Callbacks
 	log       *slog.Logger
-}
-
-// Store is a core.Store that can apply its migrations.
-type Store interface {
-	core.Store
-	Migrate(ctx context.Context) error
-}
-
-// OpenStore opens the database a DSN names, without migrating.
-func OpenStore(ctx context.Context, dsn string) (Store, error) {
-	switch {
-	case strings.HasPrefix(dsn, "sqlite:"):
-		return sqlite.Open(ctx, dsn)
-	case strings.HasPrefix(dsn, "postgres://"), strings.HasPrefix(dsn, "postgresql://"):
-		return postgres.Open(ctx, dsn)
-	}
-	return nil, fmt.Errorf("database: unsupported DSN %q", dsn)
 }
 
 // New builds an App from cfg: it opens (and, with auto_migrate, migrates)
@@ -78,7 +59,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*App, error) {
 	if opts.HTTPClient == nil {
 		opts.HTTPClient = &http.Client{Timeout: 15 * time.Second}
 	}
-	st, err := OpenStore(ctx, cfg.Database)
+	st, err := sqlstore.Open(ctx, cfg.Database)
 	if err != nil {
 		return nil, err
 	}
@@ -90,7 +71,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*App, error) {
 	return a, nil
 }
 
-func build(ctx context.Context, cfg *config.Config, st Store, opts Options) (*App, error) {
+func build(ctx context.Context, cfg *config.Config, st *sqlstore.Store, opts Options) (*App, error) {
 	if cfg.AutoMigrate {
 		if err := st.Migrate(ctx); err != nil {
 			return nil, fmt.Errorf("database: migrate: %w", err)
@@ -112,6 +93,7 @@ func build(ctx context.Context, cfg *config.Config, st Store, opts Options) (*Ap
 		AccessTTL:      cfg.Tokens.AccessTTL.D(),
 		RefreshTTL:     cfg.Tokens.RefreshTTL.D(),
 		FlowTTL:        cfg.Flows.TTL.D(),
+		EventRetention: cfg.Events.Retention.D(),
 		BindBrowser:    cfg.Flows.BindBrowser,
 		PasswordSignUp: cfg.Registration.Password,
 		Now:            opts.Now,
@@ -223,11 +205,11 @@ func (a *App) janitor(ctx context.Context, every time.Duration) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			flows, tokens, err := a.Service.Purge(ctx)
+			p, err := a.Service.Purge(ctx)
 			if err != nil && ctx.Err() == nil {
 				a.log.Warn("purge failed", "err", err)
-			} else if flows+tokens > 0 {
-				a.log.Debug("purged", "flows", flows, "refresh_tokens", tokens)
+			} else if p != (core.Purged{}) {
+				a.log.Debug("purged", "flows", p.Flows, "refresh_tokens", p.RefreshTokens, "events", p.Events)
 			}
 		}
 	}

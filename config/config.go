@@ -32,6 +32,7 @@ type Config struct {
 	Registration Registration `yaml:"registration"`
 	Flows        Flows        `yaml:"flows"`
 	RateLimit    RateLimit    `yaml:"rate_limit"`
+	Events       Events       `yaml:"events"`
 	Web          Web          `yaml:"web"`
 	Providers    []Provider   `yaml:"providers"`
 }
@@ -68,6 +69,12 @@ type RateLimit struct {
 	// TrustedProxies are CIDRs (or single IPs) whose X-Forwarded-For is
 	// believed.
 	TrustedProxies []string `yaml:"trusted_proxies"`
+}
+
+// Events configures the audit log.
+type Events struct {
+	// Retention is how long audit events are kept; 0 keeps them forever.
+	Retention Duration `yaml:"retention"`
 }
 
 // Web configures tether's own pages.
@@ -164,6 +171,7 @@ func Defaults() Config {
 		Registration: Registration{Password: true},
 		Flows:        Flows{TTL: Duration(10 * time.Minute), BindBrowser: true},
 		RateLimit:    RateLimit{Enabled: true, PerIPPerMinute: 60},
+		Events:       Events{Retention: Duration(90 * 24 * time.Hour)},
 	}
 }
 

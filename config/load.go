@@ -158,6 +158,9 @@ func (c *Config) finish(opts Options) error {
 	if c.Flows.TTL <= 0 {
 		fail("flows.ttl", "must be positive")
 	}
+	if c.Events.Retention < 0 {
+		fail("events.retention", "must not be negative (0 keeps events forever)")
+	}
 	if c.RateLimit.Enabled && c.RateLimit.PerIPPerMinute < 1 {
 		fail("rate_limit.per_ip_per_minute", "must be at least 1")
 	}

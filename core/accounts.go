@@ -42,16 +42,61 @@ func (s *Service) SignUp(ctx context.Context, n NewUser, c Client) (User, error)
 		return User{}, Invalid("password", "Password cannot be empty")
 	}
 	n.EmailVerified, n.Status, n.Permissions = false, StatusActive, nil
-	u, err := s.CreateUser(ctx, n)
+	u, err := s.newUser(n)
 	if err != nil {
 		return User{}, err
 	}
-	s.record(ctx, Event{UserID: u.ID, Kind: EventSignUp, Method: MethodPassword, Success: true, IP: c.IP, UserAgent: c.UserAgent})
+	err = s.store.Update(ctx, func(q Queries) error {
+		if err := q.CreateUser(ctx, u); err != nil {
+			return err
+		}
+		return q.RecordEvent(ctx, s.event(Event{UserID: u.ID, Kind: EventSignUp, Method: MethodPassword, Success: true}, c))
+	})
+	if err != nil {
+		return User{}, internal(err)
+	}
 	return u, nil
 }
 
-// CreateUser validates n and stores the account.
+// CreateUser validates n and stores the account (the admin CLI).
 func (s *Service) CreateUser(ctx context.Context, n NewUser) (User, error) {
+	u, err := s.newUser(n)
+	if err != nil {
+		return User{}, err
+	}
+	if err := s.checkEmailFree(ctx, u); err != nil {
+		return User{}, err
+	}
+	if err := s.store.CreateUser(ctx, u); err != nil {
+		return User{}, internal(err)
+	}
+	return u, nil
+}
+
+// checkEmailFree refuses a new account whose email another account owns.
+// An account owns its address when it verified it or signs in with it (a
+// password); the database enforces that between owners. A new account
+// that would not own its address (passwordless, unverified) is still
+// refused an owned one, so that it neither shadows nor confuses the
+// owner; it is allowed one nobody owns, which it then blocks for nobody.
+func (s *Service) checkEmailFree(ctx context.Context, u User) error {
+	if u.EmailVerified || !u.Passwordless() {
+		return nil // an owner: the unique index decides
+	}
+	other, err := s.store.GetUserByEmail(ctx, u.Email)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		return nil
+	case err != nil:
+		return internal(err)
+	case other.EmailVerified || !other.Passwordless():
+		return ErrEmailTaken
+	}
+	return nil
+}
+
+// newUser validates n and builds the account, its password hashed.
+func (s *Service) newUser(n NewUser) (User, error) {
 	email, err := ParseEmail("email", n.Email)
 	if err != nil {
 		return User{}, err
@@ -87,9 +132,6 @@ func (s *Service) CreateUser(ctx context.Context, n NewUser) (User, error) {
 		if u.PasswordHash, err = s.hashPassword(n.Password); err != nil {
 			return User{}, err
 		}
-	}
-	if err := s.store.CreateUser(ctx, u); err != nil {
-		return User{}, internal(err)
 	}
 	return u, nil
 }
@@ -144,7 +186,7 @@ func (s *Service) SignIn(ctx context.Context, email, pw string, c Client) (User,
 		password.CheckDummy(pw)
 	}
 	fail := func(err error) (User, TokenPair, error) {
-		s.record(ctx, Event{UserID: u.ID, Kind: EventSignInFailed, Method: MethodPassword, IP: c.IP, UserAgent: c.UserAgent, Detail: string(ErrorCode(err))})
+		s.record(ctx, Event{UserID: u.ID, Kind: EventSignInFailed, Method: MethodPassword, Detail: string(ErrorCode(err))}, c)
 		return User{}, TokenPair{}, err
 	}
 	if !ok {
@@ -153,89 +195,35 @@ func (s *Service) SignIn(ctx context.Context, email, pw string, c Client) (User,
 	if err := u.CheckCanSignIn(); err != nil {
 		return fail(err)
 	}
+	rehash := ""
 	if s.opts.Password.NeedsRehash(u.PasswordHash) {
-		if h, err := s.opts.Password.Hash(pw); err == nil {
-			_, _ = s.store.UpdateUser(ctx, u.ID, func(x *User) error { x.PasswordHash = h; return nil })
-		}
+		rehash, _ = s.opts.Password.Hash(pw)
 	}
-	pair, err := s.startSession(ctx, u)
+	ses, pair, first, err := s.newSession(u, sessionStart{method: MethodPassword, client: c})
 	if err != nil {
 		return User{}, TokenPair{}, err
 	}
-	s.record(ctx, Event{UserID: u.ID, Kind: EventSignIn, Method: MethodPassword, Success: true, IP: c.IP, UserAgent: c.UserAgent})
-	return u, pair, nil
-}
-
-// startSession issues an access token and the first refresh token of a
-// new chain.
-func (s *Service) startSession(ctx context.Context, u User) (TokenPair, error) {
-	now := s.now()
-	refresh := randomToken(32)
-	rt := RefreshToken{Hash: Hash(refresh), ChainID: uuid.NewString(), UserID: u.ID, CreatedAt: now, ExpiresAt: now.Add(s.opts.RefreshTTL)}
-	if err := s.store.CreateRefreshToken(ctx, rt); err != nil {
-		return TokenPair{}, internal(err)
-	}
-	return s.pair(u.ID, refresh, rt)
-}
-
-// pair completes a token pair with a fresh access token.
-func (s *Service) pair(userID, refresh string, rt RefreshToken) (TokenPair, error) {
-	access, exp, err := s.tokens.Issue(userID, s.now(), s.opts.AccessTTL)
-	if err != nil {
-		return TokenPair{}, Wrap(CodeTokenSigning, err, "Cannot sign token")
-	}
-	return TokenPair{AccessToken: access, RefreshToken: refresh, AccessExpires: exp, RefreshExpires: rt.ExpiresAt}, nil
-}
-
-// Refresh exchanges a refresh token for a new pair. The old token is used
-// up; presenting it again is treated as theft and revokes the whole chain
-// (ErrTokenReused), so both the thief and the victim must sign in again.
-func (s *Service) Refresh(ctx context.Context, refresh string, c Client) (TokenPair, error) {
-	if refresh == "" {
-		return TokenPair{}, Invalid("refresh_token", "RefreshToken cannot be empty")
-	}
-	now := s.now()
-	next := randomToken(32)
-	var nextRT RefreshToken
-	rotated, err := s.store.RotateRefreshToken(ctx, Hash(refresh), now, func(old RefreshToken) RefreshToken {
-		nextRT = RefreshToken{Hash: Hash(next), ChainID: old.ChainID, UserID: old.UserID, CreatedAt: now, ExpiresAt: now.Add(s.opts.RefreshTTL)}
-		return nextRT
-	})
-	if errors.Is(err, ErrTokenReused) {
-		s.log.WarnContext(ctx, "refresh token reused; chain revoked", "user", rotated.UserID, "chain", rotated.ChainID)
-		s.record(ctx, Event{UserID: rotated.UserID, Kind: EventRefreshReused, IP: c.IP, UserAgent: c.UserAgent, Detail: string(CodeTokenReused)})
-		return TokenPair{}, ErrTokenReused
-	}
-	if err != nil {
-		return TokenPair{}, internal(err)
-	}
-	u, err := s.store.GetUser(ctx, rotated.UserID)
-	if err == nil {
-		err = u.CheckCanSignIn()
-	}
-	if err != nil {
-		_, _ = s.store.RevokeRefreshChain(ctx, nextRT.Hash, now)
-		if errors.Is(err, ErrNotFound) {
-			return TokenPair{}, ErrInvalidToken
+	err = s.store.Update(ctx, func(q Queries) error {
+		if rehash != "" {
+			_, err := q.UpdateUser(ctx, u.ID, func(x *User) error {
+				if x.PasswordHash == u.PasswordHash { // unless it changed meanwhile
+					x.PasswordHash = rehash
+				}
+				return nil
+			})
+			if err != nil {
+				return err
+			}
 		}
-		return TokenPair{}, internal(err)
-	}
-	s.record(ctx, Event{UserID: u.ID, Kind: EventRefresh, Success: true, IP: c.IP, UserAgent: c.UserAgent})
-	return s.pair(u.ID, next, nextRT)
-}
-
-// SignOut revokes the refresh token's chain. Access tokens already issued
-// stay valid until they expire.
-func (s *Service) SignOut(ctx context.Context, refresh string, c Client) error {
-	if refresh == "" {
-		return Invalid("refresh_token", "RefreshToken cannot be empty")
-	}
-	rt, err := s.store.RevokeRefreshChain(ctx, Hash(refresh), s.now())
+		if err := q.CreateSession(ctx, ses, first); err != nil {
+			return err
+		}
+		return q.RecordEvent(ctx, s.event(Event{UserID: u.ID, Kind: EventSignIn, Method: MethodPassword, Success: true}, c))
+	})
 	if err != nil {
-		return internal(err)
+		return User{}, TokenPair{}, internal(err)
 	}
-	s.record(ctx, Event{UserID: rt.UserID, Kind: EventSignOut, Success: true, IP: c.IP, UserAgent: c.UserAgent})
-	return nil
+	return u, pair, nil
 }
 
 // Authenticate checks an access token and returns its active user.
@@ -263,26 +251,29 @@ func (s *Service) Authenticate(ctx context.Context, access string) (User, error)
 // UpdateUser applies an admin change. Banning or deactivating an account,
 // or changing its password, revokes its refresh tokens.
 func (s *Service) UpdateUser(ctx context.Context, id string, change func(*User) error) (User, error) {
-	var revoke bool
-	u, err := s.store.UpdateUser(ctx, id, func(u *User) error {
-		before := *u
-		if err := change(u); err != nil {
+	var u User
+	err := s.store.Update(ctx, func(q Queries) error {
+		var revoke bool
+		var err error
+		u, err = q.UpdateUser(ctx, id, func(u *User) error {
+			before := *u
+			if err := change(u); err != nil {
+				return err
+			}
+			if !u.Status.Valid() {
+				return Invalid("status", "Unknown status %q", u.Status)
+			}
+			u.Permissions = NormalizePermissions(u.Permissions)
+			revoke = u.Status != StatusActive || u.PasswordHash != before.PasswordHash
+			return nil
+		})
+		if err != nil || !revoke {
 			return err
 		}
-		if !u.Status.Valid() {
-			return Invalid("status", "Unknown status %q", u.Status)
-		}
-		u.Permissions = NormalizePermissions(u.Permissions)
-		revoke = u.Status != StatusActive || u.PasswordHash != before.PasswordHash
-		return nil
+		return q.RevokeUserRefreshTokens(ctx, id, s.now())
 	})
 	if err != nil {
 		return User{}, internal(err)
-	}
-	if revoke {
-		if err := s.store.RevokeUserRefreshTokens(ctx, id, s.now()); err != nil {
-			return u, internal(err)
-		}
 	}
 	return u, nil
 }

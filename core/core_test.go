@@ -15,7 +15,7 @@ import (
 	"github.com/tether-id/tether/core"
 	"github.com/tether-id/tether/internal/password"
 	"github.com/tether-id/tether/provider"
-	"github.com/tether-id/tether/store/sqlite"
+	"github.com/tether-id/tether/store/sqlstore"
 )
 
 // scripted implements provider.Provider for policy tests: each code maps
@@ -70,7 +70,7 @@ func (p *scripted) code(id provider.Identity) string {
 
 type env struct {
 	svc   *core.Service
-	store *sqlite.Store
+	store *sqlstore.Store
 	up    map[string]*scripted
 	now   time.Time
 	mu    sync.Mutex
@@ -89,7 +89,7 @@ func (e *env) advance(d time.Duration) {
 func newEnv(t testing.TB) *env {
 	t.Helper()
 	ctx := context.Background()
-	st, err := sqlite.Open(ctx, "sqlite://"+filepath.Join(t.TempDir(), "t.db"))
+	st, err := sqlstore.Open(ctx, "sqlite://"+filepath.Join(t.TempDir(), "t.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -516,12 +516,12 @@ func TestFlowsArePurged(t *testing.T) {
 	e := newEnv(t)
 	e.prepare(t, core.PrepareRequest{ProviderID: "logto", Purpose: core.PurposeSignIn})
 	e.prepare(t, core.PrepareRequest{ProviderID: "logto", Purpose: core.PurposeSignIn})
-	if n, _, err := e.svc.Purge(context.Background()); err != nil || n != 0 {
-		t.Fatalf("purged %d live flows, %v", n, err)
+	if p, err := e.svc.Purge(context.Background()); err != nil || p.Flows != 0 {
+		t.Fatalf("purged %d live flows, %v", p.Flows, err)
 	}
 	e.advance(11 * time.Minute)
-	if n, _, err := e.svc.Purge(context.Background()); err != nil || n != 2 {
-		t.Fatalf("purged %d expired flows, want 2 (%v)", n, err)
+	if p, err := e.svc.Purge(context.Background()); err != nil || p.Flows != 2 {
+		t.Fatalf("purged %d expired flows, want 2 (%v)", p.Flows, err)
 	}
 }
 
@@ -531,21 +531,25 @@ func TestUpstreamTokensSealed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	stored, err := e.store.GetIdentity(context.Background(), r.Identity.IdentityKey)
-	if err != nil {
-		t.Fatal(err)
+	sessions, err := e.svc.Sessions(context.Background(), r.User.ID)
+	if err != nil || len(sessions) != 1 {
+		t.Fatalf("sessions: %+v, %v", sessions, err)
 	}
-	if bytes.Contains(stored.Tokens, []byte("XYZ")) || len(stored.Tokens) == 0 {
-		t.Fatalf("tokens stored in clear or not at all: %q", stored.Tokens)
+	stored := sessions[0]
+	if stored.Identity != r.Identity.IdentityKey || stored.Method != core.MethodOpenID {
+		t.Fatalf("session %+v does not name the identity %+v", stored, r.Identity.IdentityKey)
+	}
+	if bytes.Contains(stored.UpstreamTokens, []byte("XYZ")) || len(stored.UpstreamTokens) == 0 {
+		t.Fatalf("tokens stored in clear or not at all: %q", stored.UpstreamTokens)
 	}
 	toks, err := e.svc.UpstreamTokens(stored)
 	if err != nil || toks.RefreshToken != "upstream-refresh-XYZ" {
 		t.Fatalf("UpstreamTokens = %+v, %v", toks, err)
 	}
 	moved := stored
-	moved.Subject = "someone-else"
+	moved.ID = "someone-else"
 	if _, err := e.svc.UpstreamTokens(moved); err == nil {
-		t.Fatal("sealed tokens opened under another identity")
+		t.Fatal("sealed tokens opened under another session")
 	}
 }
 

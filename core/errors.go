@@ -104,6 +104,16 @@ func ErrorMessage(err error) string {
 	return "Internal error"
 }
 
+// ErrorReason returns the Reason of err, "" when it has none or is not an
+// *Error.
+func ErrorReason(err error) string {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Reason
+	}
+	return ""
+}
+
 // Sentinel errors that stores and providers return. Compare with errors.Is:
 // any *Error with the same code matches.
 var (
@@ -126,4 +136,7 @@ var (
 	ErrBanned            = &Error{Code: CodeBanned, Message: "This account has been banned"}
 	ErrInactive          = &Error{Code: CodeInactive, Message: "This account is not activated"}
 	ErrUnauthenticated   = &Error{Code: CodeUnauthenticated, Message: "Login required"}
+	// ErrMissingOAuth: the account lacks PermissionOAuth, which governs
+	// linking and unlinking identities on every surface.
+	ErrMissingOAuth = &Error{Code: CodeForbidden, Reason: "missing_oauth", Message: "Missing permissions"}
 )

@@ -2,6 +2,7 @@ package core
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/mail"
 	"slices"
 	"strings"
@@ -128,11 +129,9 @@ type Identity struct {
 	Name          string
 	Avatar        string
 	// Claims are the raw upstream claims (ID token merged with userinfo;
-	// for QQ both openid and unionid), kept for audit and remapping.
-	Claims json.RawMessage
-	// Tokens holds the upstream tokens sealed with AES-256-GCM under the
-	// encryption key; never logged, never returned by an API.
-	Tokens       []byte
+	// for QQ both openid and unionid), kept for audit and remapping,
+	// without the ones that change at every sign-in (iat, exp, nonce...).
+	Claims       json.RawMessage
 	LinkedAt     time.Time
 	LastSignInAt time.Time
 }
@@ -163,9 +162,40 @@ type Flow struct {
 	ExpiresAt   time.Time
 }
 
+// Session is one sign-in on one device: the chain of refresh tokens the
+// sign-in started, and what tether knows of it. Signing out, a refresh
+// token's reuse, a ban or a new password revoke it.
+type Session struct {
+	ID     string // also the ChainID of its refresh tokens
+	UserID string
+	// ClientID is the app the session was granted to when tether is its
+	// OpenID Provider, with the granted Scopes; "" for tether's own
+	// sessions (the Cloudreve and Versia APIs, the web pages).
+	ClientID string
+	Scopes   []string
+	Method   Method
+	// Identity is the upstream identity an openid sign-in used; zero for
+	// a password sign-in.
+	Identity IdentityKey
+	// UpstreamTokens are the provider's tokens from that sign-in, sealed
+	// with AES-256-GCM under the encryption key and bound to the session;
+	// never logged, never returned by an API.
+	UpstreamTokens []byte
+	// CheckedAt is when the upstream account was last seen in good
+	// standing (the sign-in, or a later re-check).
+	CheckedAt  time.Time
+	CreatedAt  time.Time // when the person authenticated
+	LastUsedAt time.Time // the last refresh
+	LastIP     string    // the address of the last sign-in or refresh
+	UserAgent  string
+	ExpiresAt  time.Time // when its newest refresh token expires
+	RevokedAt  time.Time // zero unless revoked
+}
+
 // RefreshToken is the stored half of a refresh token. The token itself is
-// random; only its SHA-256 (Hash) is kept. Every token of one sign-in
-// shares ChainID, so a reuse or a sign-out revokes them all.
+// random; only its SHA-256 (Hash) is kept. Every token of one session
+// shares ChainID (the session's ID), so a reuse or a sign-out revokes
+// them all.
 type RefreshToken struct {
 	Hash      string
 	ChainID   string
@@ -234,4 +264,21 @@ type EventQuery struct {
 type Client struct {
 	IP        string
 	UserAgent string
+}
+
+// Successor checks that next, the token that replaces old in a rotation,
+// continues old's chain, filling ChainID and UserID when next leaves them
+// empty: a token outside the chain would escape reuse detection.
+func Successor(old, next RefreshToken) (RefreshToken, error) {
+	if next.ChainID == "" {
+		next.ChainID = old.ChainID
+	}
+	if next.UserID == "" {
+		next.UserID = old.UserID
+	}
+	if next.Hash == "" || next.ChainID != old.ChainID || next.UserID != old.UserID {
+		return RefreshToken{}, fmt.Errorf("rotate refresh token: the new token must have a hash and continue chain %s of user %s", old.ChainID, old.UserID)
+	}
+	next.UsedAt, next.RevokedAt = time.Time{}, time.Time{}
+	return next, nil
 }

@@ -43,9 +43,11 @@ type Options struct {
 	// EncryptionKey seals upstream tokens at rest (32 bytes).
 	EncryptionKey []byte
 
-	AccessTTL      time.Duration
-	RefreshTTL     time.Duration
-	FlowTTL        time.Duration
+	AccessTTL  time.Duration
+	RefreshTTL time.Duration
+	FlowTTL    time.Duration
+	// EventRetention is how long audit events are kept; 0 keeps them.
+	EventRetention time.Duration
 	BindBrowser    bool
 	PasswordSignUp bool
 	// Password sets the argon2id cost; zero means password.Default.
@@ -146,13 +148,22 @@ func (s *Service) FirstEnabled(kind string) (Provider, bool) {
 // PasswordSignUpEnabled reports whether local sign-up is open.
 func (s *Service) PasswordSignUpEnabled() bool { return s.opts.PasswordSignUp }
 
-// record stores an audit event. A failure to record is logged, not
-// returned: audit must not turn a good sign-in into an error.
-func (s *Service) record(ctx context.Context, e Event) {
+// event completes an audit event: an id, the time, and who made the
+// request. Events of a change are recorded in the change's transaction.
+func (s *Service) event(e Event, c Client) Event {
 	e.ID = uuid.NewString()
 	if e.At.IsZero() {
 		e.At = s.now()
 	}
+	e.IP, e.UserAgent = c.IP, c.UserAgent
+	return e
+}
+
+// record stores an audit event on its own, for failures that change
+// nothing else. A failure to record is logged, not returned: audit must
+// not turn a good answer into an error.
+func (s *Service) record(ctx context.Context, e Event, c Client) {
+	e = s.event(e, c)
 	if err := s.store.RecordEvent(context.WithoutCancel(ctx), e); err != nil {
 		s.log.ErrorContext(ctx, "audit event not recorded", "kind", e.Kind, "user", e.UserID, "err", err)
 	}
@@ -186,4 +197,28 @@ func internal(err error) error {
 		return err
 	}
 	return Wrap(CodeInternal, err, "Database error")
+}
+
+// Purged counts what Purge deleted.
+type Purged struct{ Flows, RefreshTokens, Events int }
+
+// Purge deletes expired flows, dead refresh tokens and sessions, and
+// audit events older than the retention. Every instance may run it;
+// stores make concurrent purges cheap.
+func (s *Service) Purge(ctx context.Context) (Purged, error) {
+	var p Purged
+	var err error
+	now := s.now()
+	if p.Flows, err = s.store.PurgeFlows(ctx, now); err != nil {
+		return p, internal(err)
+	}
+	if p.RefreshTokens, err = s.store.PurgeRefreshTokens(ctx, now); err != nil {
+		return p, internal(err)
+	}
+	if s.opts.EventRetention > 0 {
+		if p.Events, err = s.store.PurgeEvents(ctx, now.Add(-s.opts.EventRetention)); err != nil {
+			return p, internal(err)
+		}
+	}
+	return p, nil
 }

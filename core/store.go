@@ -5,15 +5,41 @@ import (
 	"time"
 )
 
-// Store persists the domain. Implementations live in store/sqlite and
-// store/postgres; store/storetest is the conformance suite both must pass.
+// Store persists the domain. store/sqlstore implements it on SQLite and
+// PostgreSQL; store/storetest is the conformance suite every
+// implementation must pass.
 //
-// Several tether instances may share one store, so every rule that concerns
-// more than one row is enforced by the database, never by a read followed
-// by a write in Go: email uniqueness (case-insensitive, via EmailKey), one
-// identity per (provider, issuer, subject), one identity per (user,
-// provider), single-use flows and refresh tokens.
+// A Store is itself Queries: each call on it runs on its own (a read on
+// the read pool, a write in its own transaction). Update runs several
+// calls in one write transaction, so that one request's writes (a
+// finished sign-in consumes its flow, refreshes the identity, starts a
+// session and records the event) commit together or not at all, in one
+// commit.
+//
+// Several tether instances may share one store, so every rule that
+// concerns more than one row is enforced by the database, never by a
+// read followed by a write in Go: email uniqueness (case-insensitive,
+// via EmailKey), one identity per (provider, issuer, subject), one
+// identity per (user, provider), single-use flows and refresh tokens.
 type Store interface {
+	Queries
+	// Update runs fn in one write transaction and commits it when fn
+	// returns nil; any error rolls back everything fn did. fn must use
+	// only the Queries it is given (calling the Store from inside fn may
+	// deadlock), must not wait on anything outside the database, and may
+	// run more than once (a store retries a transaction the database
+	// aborted to break a deadlock), so it must have no other effects.
+	// Concurrent Updates may share one commit (SQLite's single writer
+	// batches them), each with its own result.
+	Update(ctx context.Context, fn func(q Queries) error) error
+	// Ping checks the database is reachable (readiness).
+	Ping(ctx context.Context) error
+	Close() error
+}
+
+// Queries are the reads and writes of the domain, in or out of a
+// transaction (see Store).
+type Queries interface {
 	// CreateUser inserts u. ErrEmailTaken if another account has the email.
 	CreateUser(ctx context.Context, u User) error
 	// CreateUserWithIdentity inserts u and links id to it in one
@@ -39,9 +65,13 @@ type Store interface {
 	GetIdentity(ctx context.Context, key IdentityKey) (Identity, error)
 	// ListIdentities returns the user's identities, oldest link first.
 	ListIdentities(ctx context.Context, userID string) ([]Identity, error)
-	// UpdateIdentity saves profile fields, claims, tokens and
-	// LastSignInAt of an existing identity (matched by key).
+	// UpdateIdentity saves profile fields, claims and LastSignInAt of an
+	// existing identity (matched by key). ErrNotFound when it is gone.
 	UpdateIdentity(ctx context.Context, id Identity) error
+	// TouchIdentity sets LastSignInAt of the identity with key, only if
+	// it still belongs to userID: a sign-in that raced an unlink finds
+	// ErrNotFound instead of signing in through an identity that is gone.
+	TouchIdentity(ctx context.Context, key IdentityKey, userID string, at time.Time) error
 	// UnlinkIdentity removes the user's identity of providerID. Inside the
 	// same transaction it calls guard with the user and all their
 	// identities (the one to remove included) so a rule such as "keep one
@@ -51,6 +81,11 @@ type Store interface {
 
 	// CreateFlow stores a new flow.
 	CreateFlow(ctx context.Context, f Flow) error
+	// GetFlow returns the flow without consuming it: a finish reads its
+	// flow, talks to the provider, and consumes the flow in the same
+	// transaction as everything else it writes. ErrFlowNotFound when it
+	// is missing or expired at now.
+	GetFlow(ctx context.Context, id string, now time.Time) (Flow, error)
 	// ConsumeFlow removes and returns the flow in one step, so exactly one
 	// caller wins however many race. ErrFlowNotFound when it is missing,
 	// already consumed or expired at now.
@@ -58,23 +93,46 @@ type Store interface {
 	// PurgeFlows deletes flows that expired before now and returns how many.
 	PurgeFlows(ctx context.Context, now time.Time) (int, error)
 
-	// CreateRefreshToken stores the first token of a new chain.
-	CreateRefreshToken(ctx context.Context, t RefreshToken) error
+	// CreateSession stores a new session and the first refresh token of
+	// its chain (first.ChainID is s.ID). ErrNotFound if the user is gone.
+	CreateSession(ctx context.Context, s Session, first RefreshToken) error
+	// GetSession returns ErrNotFound for an unknown id.
+	GetSession(ctx context.Context, id string) (Session, error)
+	// ListSessions returns the user's sessions that are neither revoked
+	// nor expired at now, most recently used first.
+	ListSessions(ctx context.Context, userID string, now time.Time) ([]Session, error)
+	// UpdateSession saves the fields a session changes after it began:
+	// LastUsedAt, LastIP, UserAgent, UpstreamTokens and CheckedAt.
+	// ErrNotFound when it is gone.
+	UpdateSession(ctx context.Context, s Session) error
+
+	// GetRefreshToken returns the token with hash, used or not, without
+	// changing anything. ErrInvalidToken if unknown.
+	GetRefreshToken(ctx context.Context, hash string) (RefreshToken, error)
 	// RotateRefreshToken marks the token with hash used and stores the
 	// token that next(old) returns, in one transaction, and returns that
-	// new token. A token that was already used is a replay: the whole
-	// chain is revoked (and stays revoked) and ErrTokenReused returned
-	// with the replayed token, so the caller can tell whose session it
-	// was. Unknown, expired or revoked tokens give ErrInvalidToken.
+	// new token. The session's LastUsedAt becomes now and its ExpiresAt
+	// the new token's. A token that was
+	// already used is a replay: the whole chain is revoked and
+	// ErrTokenReused returned with the replayed token, so the caller can
+	// tell whose session it was. Called on the Store, the revocation is
+	// committed; inside Update it is part of the transaction, which the
+	// caller must then commit. Unknown, expired or revoked tokens give
+	// ErrInvalidToken.
 	RotateRefreshToken(ctx context.Context, hash string, now time.Time, next func(old RefreshToken) RefreshToken) (RefreshToken, error)
-	// RevokeRefreshChain revokes every token of the chain the token with
-	// hash belongs to and returns that token. ErrInvalidToken if unknown.
+	// RevokeRefreshChain revokes the session the token with hash belongs
+	// to, and every token of its chain, and returns that token.
+	// ErrInvalidToken if unknown.
 	RevokeRefreshChain(ctx context.Context, hash string, now time.Time) (RefreshToken, error)
-	// RevokeUserRefreshTokens revokes every chain of the user (ban,
+	// RevokeSession revokes the user's session with id and its chain.
+	// ErrNotFound if the user has no such session.
+	RevokeSession(ctx context.Context, userID, id string, now time.Time) error
+	// RevokeUserRefreshTokens revokes every session of the user (ban,
 	// password change).
 	RevokeUserRefreshTokens(ctx context.Context, userID string, now time.Time) error
 	// PurgeRefreshTokens deletes tokens that expired, or were revoked,
-	// before now and returns how many.
+	// before now, and sessions left with no token, and returns how many
+	// tokens went.
 	PurgeRefreshTokens(ctx context.Context, now time.Time) (int, error)
 
 	// RecordEvent appends an audit event.
@@ -82,8 +140,6 @@ type Store interface {
 	// ListEvents returns the events of q.UserID, newest first, of the kinds
 	// in q.Kinds (all kinds when empty), at most q.Limit.
 	ListEvents(ctx context.Context, q EventQuery) ([]Event, error)
-
-	// Ping checks the database is reachable (readiness).
-	Ping(ctx context.Context) error
-	Close() error
+	// PurgeEvents deletes events older than before and returns how many.
+	PurgeEvents(ctx context.Context, before time.Time) (int, error)
 }

@@ -1,13 +1,16 @@
 package core
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"net/url"
+	"reflect"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/google/uuid"
@@ -32,11 +35,12 @@ type PrepareRequest struct {
 	// against the allow-list by the caller).
 	ReturnTo string
 	// BrowserSecret is the browser-binding cookie's value; required when
-	// flows are bound to the browser.
+	// flows are bound to the browser, and for links (see Finish).
 	BrowserSecret string
 }
 
 // Prepare creates a flow and returns the provider's authorization URL.
+// It reads what it checks on the read pool and writes once: the flow.
 func (s *Service) Prepare(ctx context.Context, r PrepareRequest) (string, error) {
 	p, err := s.enabledProvider(r.ProviderID)
 	if err != nil {
@@ -68,11 +72,16 @@ func (s *Service) Prepare(ctx context.Context, r PrepareRequest) (string, error)
 		CreatedAt:    now,
 		ExpiresAt:    now.Add(s.opts.FlowTTL),
 	}
-	if s.opts.BindBrowser {
-		if r.BrowserSecret == "" {
+	// A link flow is bound to the browser that started it whatever
+	// flows.bind_browser says: finished in another browser, it would
+	// link that browser's upstream account to the starter's account.
+	if s.opts.BindBrowser || r.Purpose == PurposeLink {
+		if r.BrowserSecret == "" && s.opts.BindBrowser {
 			return "", Errorf(CodeInternal, "browser binding is on but no browser secret was given")
 		}
-		f.BrowserHash = Hash(r.BrowserSecret)
+		if r.BrowserSecret != "" {
+			f.BrowserHash = Hash(r.BrowserSecret)
+		}
 	}
 	authURL, err := p.Upstream.AuthURL(ctx, provider.AuthRequest{
 		State: f.ID, Nonce: f.Nonce, CodeVerifier: f.CodeVerifier, RedirectURI: f.RedirectURI, LoginHint: r.Hint,
@@ -89,14 +98,7 @@ func (s *Service) Prepare(ctx context.Context, r PrepareRequest) (string, error)
 // checkCanLink refuses early what finishing would refuse anyway, so a
 // person is not sent through an upstream login for nothing.
 func (s *Service) checkCanLink(ctx context.Context, userID, providerID string) error {
-	u, err := s.store.GetUser(ctx, userID)
-	if errors.Is(err, ErrNotFound) {
-		return ErrInvalidToken
-	}
-	if err != nil {
-		return internal(err)
-	}
-	if err := u.CheckCanSignIn(); err != nil {
+	if _, err := s.linkingUser(ctx, userID); err != nil {
 		return err
 	}
 	ids, err := s.store.ListIdentities(ctx, userID)
@@ -109,6 +111,26 @@ func (s *Service) checkCanLink(ctx context.Context, userID, providerID string) e
 		}
 	}
 	return nil
+}
+
+// linkingUser returns the account with id if it may link or unlink
+// identities: it exists, may sign in, and holds the oauth permission,
+// which governs linking on every surface.
+func (s *Service) linkingUser(ctx context.Context, id string) (User, error) {
+	u, err := s.store.GetUser(ctx, id)
+	if errors.Is(err, ErrNotFound) {
+		return User{}, ErrInvalidToken
+	}
+	if err != nil {
+		return User{}, internal(err)
+	}
+	if err := u.CheckCanSignIn(); err != nil {
+		return User{}, err
+	}
+	if !u.Can(PermissionOAuth) {
+		return User{}, ErrMissingOAuth
+	}
+	return u, nil
 }
 
 func (s *Service) enabledProvider(id string) (*Provider, error) {
@@ -149,90 +171,148 @@ type FinishResult struct {
 	ReturnTo string
 }
 
-// Finish consumes the flow, completes the upstream exchange and applies
-// the sign-in or linking policy (SPEC §3.2, §3.3).
+// Finish completes the upstream exchange and applies the sign-in or
+// linking policy (SPEC §3.2, §3.3).
+//
+// It reads the flow, checks it, talks to the provider and reads what the
+// policy needs, all before writing anything; then one transaction
+// consumes the flow and writes the outcome (the identity, the account,
+// the session, the events). Of finishes racing on one flow, the first to
+// commit wins and the others find the flow gone. A failure consumes the
+// flow too, with its event: a state is good for one attempt.
 func (s *Service) Finish(ctx context.Context, r FinishRequest) (FinishResult, error) {
 	if r.FlowID == "" {
 		return FinishResult{}, Invalid("session_id", "SessionID cannot be empty")
 	}
-	// Consume first: whatever happens next, this state cannot be used
-	// again, so a replay or a race gets ErrFlowNotFound.
-	f, err := s.store.ConsumeFlow(ctx, r.FlowID, s.now())
+	now := s.now()
+	f, err := s.store.GetFlow(ctx, r.FlowID, now)
 	if err != nil {
 		return FinishResult{}, internal(err)
 	}
-	res := FinishResult{Purpose: f.Purpose, ReturnTo: f.ReturnTo}
-	fail := func(err error) (FinishResult, error) {
-		kind := EventSignInFailed
-		if f.Purpose == PurposeLink {
-			kind = EventLinkFailed
-		}
-		// A refused sign-in of a known account (banned, say) counts in that
-		// account's history; res.User is set when the account was found.
-		s.record(ctx, Event{UserID: cmp.Or(f.UserID, res.User.ID), Kind: kind, Method: MethodOpenID, ProviderID: f.ProviderID,
-			IP: r.Client.IP, UserAgent: r.Client.UserAgent, Detail: string(ErrorCode(err))})
-		return FinishResult{Purpose: f.Purpose, ReturnTo: f.ReturnTo}, err
-	}
-	switch {
-	case f.ProviderID != r.ProviderID:
-		return fail(ErrFlowOtherProvider)
-	case f.BrowserHash != "" && subtle.ConstantTimeCompare([]byte(Hash(r.BrowserSecret)), []byte(f.BrowserHash)) != 1:
-		return fail(ErrFlowOtherBrowser)
-	case f.Purpose == PurposeLink && r.UserID != "" && r.UserID != f.UserID:
-		return fail(ErrFlowOtherAccount)
-	case r.Purpose != "" && r.Purpose != f.Purpose:
-		return fail(ErrFlowWrongPurpose)
-	}
-	p, err := s.enabledProvider(f.ProviderID)
+	fin := &finish{s: s, ctx: ctx, r: r, f: f, now: now}
+	res, err := fin.run()
 	if err != nil {
-		return fail(err)
+		return fin.fail(err)
 	}
-	if r.Callback.Code == "" && r.Callback.Error == "" {
-		return fail(Invalid("code", "Code cannot be empty"))
-	}
-	up, err := p.Upstream.Exchange(ctx, provider.AuthRequest{
-		State: f.ID, Nonce: f.Nonce, CodeVerifier: f.CodeVerifier, RedirectURI: f.RedirectURI,
-	}, r.Callback)
-	if err != nil {
-		s.log.WarnContext(ctx, "upstream sign-in failed", "provider", p.ID, "err", err)
-		return fail(upstreamError(err))
-	}
-	id, err := s.identity(p, up)
-	if err != nil {
-		return fail(err)
-	}
-	if f.Purpose == PurposeLink {
-		res.User, res.Identity, err = s.link(ctx, f.UserID, id)
-		if err != nil {
-			return fail(err)
-		}
-		s.record(ctx, Event{UserID: res.User.ID, Kind: EventLink, Method: MethodOpenID, ProviderID: p.ID, Success: true, IP: r.Client.IP, UserAgent: r.Client.UserAgent})
-		return res, nil
-	}
-	res.User, res.Identity, res.Created, err = s.signInUpstream(ctx, p, id, up)
-	if err != nil {
-		return fail(err)
-	}
-	if res.Tokens, err = s.startSession(ctx, res.User); err != nil {
-		return fail(err)
-	}
-	if res.Created {
-		s.record(ctx, Event{UserID: res.User.ID, Kind: EventSignUp, Method: MethodOpenID, ProviderID: p.ID, Success: true, IP: r.Client.IP, UserAgent: r.Client.UserAgent})
-	}
-	s.record(ctx, Event{UserID: res.User.ID, Kind: EventSignIn, Method: MethodOpenID, ProviderID: p.ID, Success: true, IP: r.Client.IP, UserAgent: r.Client.UserAgent})
 	return res, nil
 }
 
-// identity turns a verified upstream identity into the stored form, with
-// its tokens sealed and bound to the identity's key.
-func (s *Service) identity(p *Provider, up provider.Identity) (Identity, error) {
+// finish is one Finish call in progress.
+type finish struct {
+	s   *Service
+	ctx context.Context
+	r   FinishRequest
+	f   Flow
+	now time.Time
+	p   *Provider
+	up  provider.Identity
+	// user is the account the failure's event belongs to, once known.
+	user User
+}
+
+func (fin *finish) run() (FinishResult, error) {
+	s, f, r := fin.s, fin.f, fin.r
+	if err := fin.check(); err != nil {
+		return FinishResult{}, err
+	}
+	p, err := s.enabledProvider(f.ProviderID)
+	if err != nil {
+		return FinishResult{}, err
+	}
+	fin.p = p
+	if r.Callback.Code == "" && r.Callback.Error == "" {
+		return FinishResult{}, Invalid("code", "Code cannot be empty")
+	}
+	up, err := p.Upstream.Exchange(fin.ctx, provider.AuthRequest{
+		State: f.ID, Nonce: f.Nonce, CodeVerifier: f.CodeVerifier, RedirectURI: f.RedirectURI,
+	}, r.Callback)
+	if err != nil {
+		s.log.WarnContext(fin.ctx, "upstream sign-in failed", "provider", p.ID, "err", err)
+		return FinishResult{}, upstreamError(err)
+	}
+	fin.up = up
+	id, err := s.identity(p, up, fin.now)
+	if err != nil {
+		return FinishResult{}, err
+	}
+	if f.Purpose == PurposeLink {
+		return fin.link(id)
+	}
+	return fin.signIn(id)
+}
+
+// check applies the flow's bindings: its provider, its browser, its
+// account and its purpose.
+func (fin *finish) check() error {
+	f, r := fin.f, fin.r
+	browserOK := f.BrowserHash != "" && subtle.ConstantTimeCompare([]byte(Hash(r.BrowserSecret)), []byte(f.BrowserHash)) == 1
+	switch {
+	case f.ProviderID != r.ProviderID:
+		return ErrFlowOtherProvider
+	case f.Purpose == PurposeLink && r.UserID != "" && r.UserID != f.UserID:
+		return ErrFlowOtherAccount
+	case f.Purpose == PurposeLink && !browserOK && (fin.s.opts.BindBrowser || r.UserID != f.UserID):
+		// A link is finished by the browser that started it or, where
+		// flows are not bound to browsers, with the linking account's
+		// own credentials: never by a stranger, whose upstream account
+		// would land on the starter's account.
+		return ErrFlowOtherBrowser
+	case f.Purpose == PurposeSignIn && f.BrowserHash != "" && !browserOK:
+		return ErrFlowOtherBrowser
+	case r.Purpose != "" && r.Purpose != f.Purpose:
+		return ErrFlowWrongPurpose
+	}
+	return nil
+}
+
+// commit consumes the flow and runs write in the same transaction. A
+// flow another finish consumed first gives ErrFlowNotFound.
+func (fin *finish) commit(write func(q Queries) error) error {
+	return fin.s.store.Update(fin.ctx, func(q Queries) error {
+		if _, err := q.ConsumeFlow(fin.ctx, fin.f.ID, fin.now); err != nil {
+			return err
+		}
+		return write(q)
+	})
+}
+
+// fail consumes the flow and records the failure, in one write, and
+// returns err. When the flow was already gone (a racing finish took it),
+// that finish owns the outcome and the answer is ErrFlowNotFound.
+func (fin *finish) fail(err error) (FinishResult, error) {
+	s, f := fin.s, fin.f
+	out := FinishResult{Purpose: f.Purpose, ReturnTo: f.ReturnTo}
+	if errors.Is(err, ErrFlowNotFound) && ErrorReason(err) == "" {
+		return out, ErrFlowNotFound
+	}
+	kind := EventSignInFailed
+	if f.Purpose == PurposeLink {
+		kind = EventLinkFailed
+	}
+	// A refused sign-in of a known account (banned, say) counts in that
+	// account's history.
+	e := s.event(Event{UserID: cmp.Or(f.UserID, fin.user.ID), Kind: kind, Method: MethodOpenID, ProviderID: f.ProviderID,
+		Detail: string(ErrorCode(err))}, fin.r.Client)
+	werr := s.store.Update(context.WithoutCancel(fin.ctx), func(q Queries) error {
+		if _, err := q.ConsumeFlow(fin.ctx, f.ID, fin.now); err != nil && !errors.Is(err, ErrFlowNotFound) {
+			return err
+		}
+		return q.RecordEvent(fin.ctx, e)
+	})
+	if werr != nil {
+		s.log.ErrorContext(fin.ctx, "failed sign-in not recorded", "flow", f.ID, "err", werr)
+	}
+	return out, err
+}
+
+// identity turns a verified upstream identity into the stored form.
+func (s *Service) identity(p *Provider, up provider.Identity, now time.Time) (Identity, error) {
 	if up.Subject == "" || up.Issuer == "" {
 		return Identity{}, Errorf(CodeInvalidCredential, "The provider returned no subject")
 	}
 	if len(up.Subject) > maxSubject {
 		return Identity{}, Errorf(CodeInvalidCredential, "The provider returned an overlong subject")
 	}
-	now := s.now()
 	id := Identity{
 		IdentityKey:   IdentityKey{ProviderID: p.ID, Issuer: up.Issuer, Subject: up.Subject},
 		Email:         clip(strings.TrimSpace(up.Email), 254),
@@ -245,15 +325,6 @@ func (s *Service) identity(p *Provider, up provider.Identity) (Identity, error) 
 	}
 	if len(id.Claims) == 0 || len(id.Claims) > maxClaims || !json.Valid(id.Claims) {
 		id.Claims = json.RawMessage("{}")
-	}
-	if up.Tokens != (provider.Tokens{}) {
-		b, err := json.Marshal(up.Tokens)
-		if err != nil {
-			return Identity{}, internal(err)
-		}
-		if id.Tokens, err = s.box.Seal(b, tokenAD(id.IdentityKey)); err != nil {
-			return Identity{}, internal(err)
-		}
 	}
 	return id, nil
 }
@@ -283,61 +354,87 @@ func webURL(s string) string {
 	return s
 }
 
-func tokenAD(k IdentityKey) []byte {
-	return []byte(k.ProviderID + "\x00" + k.Issuer + "\x00" + k.Subject)
+// sameProfile reports whether a sign-in brought nothing new for a stored
+// identity: then only its LastSignInAt changes.
+func sameProfile(stored, fresh Identity) bool {
+	return stored.Email == fresh.Email && stored.EmailVerified == fresh.EmailVerified &&
+		stored.Name == fresh.Name && stored.Avatar == fresh.Avatar && sameJSON(stored.Claims, fresh.Claims)
 }
 
-// UpstreamTokens opens the sealed upstream tokens of an identity.
-func (s *Service) UpstreamTokens(id Identity) (provider.Tokens, error) {
-	var t provider.Tokens
-	if len(id.Tokens) == 0 {
-		return t, nil
+// sameJSON compares two JSON documents. Stores may keep JSON as written
+// (SQLite) or reformat it (PostgreSQL's jsonb), so equal bytes are the
+// quick answer and equal values the sure one.
+func sameJSON(a, b json.RawMessage) bool {
+	if bytes.Equal(a, b) {
+		return true
 	}
-	b, err := s.box.Open(id.Tokens, tokenAD(id.IdentityKey))
-	if err != nil {
-		return t, internal(err)
+	var x, y any
+	if json.Unmarshal(a, &x) != nil || json.Unmarshal(b, &y) != nil {
+		return false
 	}
-	return t, json.Unmarshal(b, &t)
+	return reflect.DeepEqual(x, y)
 }
 
 // link attaches id to the account that started the flow.
-func (s *Service) link(ctx context.Context, userID string, id Identity) (User, Identity, error) {
-	u, err := s.store.GetUser(ctx, userID)
-	if errors.Is(err, ErrNotFound) {
-		return User{}, Identity{}, ErrInvalidToken
-	}
+func (fin *finish) link(id Identity) (FinishResult, error) {
+	s, ctx := fin.s, fin.ctx
+	u, err := s.linkingUser(ctx, fin.f.UserID)
 	if err != nil {
-		return User{}, Identity{}, internal(err)
+		return FinishResult{}, err
 	}
-	if err := u.CheckCanSignIn(); err != nil {
-		return User{}, Identity{}, err
-	}
+	fin.user = u
 	existing, err := s.store.GetIdentity(ctx, id.IdentityKey)
 	switch {
-	case err == nil && existing.UserID == u.ID:
-		// Linked already (a double click): refresh the profile, succeed.
-		id.UserID, id.LinkedAt = u.ID, existing.LinkedAt
-		if len(id.Tokens) == 0 {
-			id.Tokens = existing.Tokens
-		}
-		return u, id, internal(s.store.UpdateIdentity(ctx, id))
-	case err == nil:
-		return User{}, Identity{}, ErrIdentityTaken
-	case !errors.Is(err, ErrNotFound):
-		return User{}, Identity{}, internal(err)
+	case err == nil && existing.UserID != u.ID:
+		return FinishResult{}, ErrIdentityTaken
+	case err != nil && !errors.Is(err, ErrNotFound):
+		return FinishResult{}, internal(err)
 	}
+	relink := err == nil // linked already (a double click): refresh the profile, succeed
 	id.UserID = u.ID
-	if err := s.store.LinkIdentity(ctx, id); err != nil {
-		return User{}, Identity{}, internal(err)
+	if relink {
+		id.LinkedAt = existing.LinkedAt
 	}
-	return u, id, nil
+	err = fin.commit(func(q Queries) error {
+		var err error
+		if relink {
+			err = q.UpdateIdentity(ctx, id)
+		} else {
+			err = q.LinkIdentity(ctx, id)
+		}
+		if err != nil {
+			return err
+		}
+		return q.RecordEvent(ctx, s.event(Event{UserID: u.ID, Kind: EventLink, Method: MethodOpenID, ProviderID: id.ProviderID, Success: true}, fin.r.Client))
+	})
+	if err != nil {
+		return FinishResult{}, internal(err)
+	}
+	return FinishResult{Purpose: PurposeLink, User: u, Identity: id, ReturnTo: fin.f.ReturnTo}, nil
 }
 
-// signInUpstream finds or makes the account for a verified identity.
-func (s *Service) signInUpstream(ctx context.Context, p *Provider, id Identity, up provider.Identity) (User, Identity, bool, error) {
-	u, linked, err := s.signInKnown(ctx, id)
-	if err == nil || !errors.Is(err, ErrNotFound) {
-		return u, linked, false, err
+// signIn finds or makes the account for a verified identity and starts a
+// session. Two first sign-ins of one identity may race; the loser's
+// transaction fails on the unique identity and it tries once more, now
+// as a returning identity.
+func (fin *finish) signIn(id Identity) (FinishResult, error) {
+	res, err := fin.signInOnce(id)
+	if errors.Is(err, ErrIdentityTaken) || errors.Is(err, ErrEmailTaken) {
+		if _, gerr := fin.s.store.GetIdentity(fin.ctx, id.IdentityKey); gerr == nil {
+			return fin.signInOnce(id)
+		}
+	}
+	return res, err
+}
+
+func (fin *finish) signInOnce(id Identity) (FinishResult, error) {
+	s, ctx, p := fin.s, fin.ctx, fin.p
+	existing, err := s.store.GetIdentity(ctx, id.IdentityKey)
+	if err == nil {
+		return fin.signInKnown(existing, id)
+	}
+	if !errors.Is(err, ErrNotFound) {
+		return FinishResult{}, internal(err)
 	}
 
 	// Unknown identity. Link by email only when the provider allows it and
@@ -346,77 +443,103 @@ func (s *Service) signInUpstream(ctx context.Context, p *Provider, id Identity, 
 		owner, err := s.store.GetUserByEmail(ctx, id.Email)
 		switch {
 		case err == nil && owner.EmailVerified:
+			fin.user = owner
 			if err := owner.CheckCanSignIn(); err != nil {
-				return owner, Identity{}, false, err
+				return FinishResult{}, err
 			}
 			id.UserID = owner.ID
-			err := s.store.LinkIdentity(ctx, id)
-			if errors.Is(err, ErrIdentityTaken) {
-				u, linked, err := s.signInKnown(ctx, id) // lost a race to ourselves
-				return u, linked, false, err
+			res, err := fin.startSession(owner, id, false, func(q Queries) error {
+				err := q.LinkIdentity(ctx, id)
+				if errors.Is(err, ErrProviderLinked) {
+					// The account already has another identity of this
+					// provider; linking this one silently would be wrong.
+					return ErrEmailTaken
+				}
+				return err
+			})
+			if err == nil {
+				s.log.InfoContext(ctx, "identity linked by verified email", "user", owner.ID, "provider", p.ID)
 			}
-			if errors.Is(err, ErrProviderLinked) {
-				// The account already has another identity of this
-				// provider; linking this one silently would be wrong.
-				return User{}, Identity{}, false, ErrEmailTaken
-			}
-			if err != nil {
-				return User{}, Identity{}, false, internal(err)
-			}
-			s.log.InfoContext(ctx, "identity linked by verified email", "user", owner.ID, "provider", p.ID)
-			return owner, id, false, nil
+			return res, err
 		case err != nil && !errors.Is(err, ErrNotFound):
-			return User{}, Identity{}, false, internal(err)
+			return FinishResult{}, internal(err)
 		}
 	}
 
 	if !p.DirectSignIn {
-		return User{}, Identity{}, false, ErrIdentityNotLinked
+		return FinishResult{}, ErrIdentityNotLinked
 	}
-	u = s.newUpstreamUser(id)
+	u := s.newUpstreamUser(id)
+	if err := s.checkEmailFree(ctx, u); err != nil {
+		return FinishResult{}, err
+	}
 	id.UserID = u.ID
-	err = s.store.CreateUserWithIdentity(ctx, u, id)
-	if errors.Is(err, ErrIdentityTaken) || errors.Is(err, ErrEmailTaken) {
-		// Another request may have just created this very identity (two
-		// first sign-ins at once); if so, sign in to that account.
-		if u, linked, kerr := s.signInKnown(ctx, id); kerr == nil || !errors.Is(kerr, ErrNotFound) {
-			return u, linked, false, kerr
-		}
-		return User{}, Identity{}, false, err
-	}
-	if err != nil {
-		return User{}, Identity{}, false, internal(err)
-	}
-	return u, id, true, nil
+	return fin.startSession(u, id, true, func(q Queries) error { return q.CreateUserWithIdentity(ctx, u, id) })
 }
 
-// signInKnown signs in through an already linked identity, refreshing its
-// stored profile and tokens. ErrNotFound when the identity is unknown.
-func (s *Service) signInKnown(ctx context.Context, id Identity) (User, Identity, error) {
-	existing, err := s.store.GetIdentity(ctx, id.IdentityKey)
-	if err != nil {
-		return User{}, Identity{}, err
-	}
+// signInKnown signs in through an already linked identity. The identity
+// row is written only when the profile changed; otherwise only its
+// LastSignInAt moves, on the condition that it still belongs to the
+// account (a sign-in racing an unlink fails instead of signing in
+// through an identity that is gone).
+func (fin *finish) signInKnown(existing, id Identity) (FinishResult, error) {
+	s, ctx := fin.s, fin.ctx
 	u, err := s.store.GetUser(ctx, existing.UserID)
 	if err != nil {
-		return User{}, Identity{}, internal(err)
+		return FinishResult{}, internal(err)
 	}
+	fin.user = u
 	if err := u.CheckCanSignIn(); err != nil {
-		return u, Identity{}, err // the account, for the failure's audit event
+		return FinishResult{}, err
 	}
 	id.UserID, id.LinkedAt = u.ID, existing.LinkedAt
-	if len(id.Tokens) == 0 {
-		id.Tokens = existing.Tokens
+	return fin.startSession(u, id, false, func(q Queries) error {
+		var err error
+		if sameProfile(existing, id) {
+			err = q.TouchIdentity(ctx, id.IdentityKey, u.ID, id.LastSignInAt)
+		} else {
+			err = q.UpdateIdentity(ctx, id)
+		}
+		if errors.Is(err, ErrNotFound) {
+			return ErrIdentityNotLinked
+		}
+		return err
+	})
+}
+
+// startSession commits a sign-in: the flow consumed, write (the identity
+// and, for a new account, the account), the session and the events, in
+// one transaction.
+func (fin *finish) startSession(u User, id Identity, created bool, write func(q Queries) error) (FinishResult, error) {
+	s, ctx, c := fin.s, fin.ctx, fin.r.Client
+	ses, pair, first, err := s.newSession(u, sessionStart{method: MethodOpenID, identity: id.IdentityKey, upstream: fin.up.Tokens, client: c})
+	if err != nil {
+		return FinishResult{}, err
 	}
-	if err := s.store.UpdateIdentity(ctx, id); err != nil {
-		return User{}, Identity{}, internal(err)
+	err = fin.commit(func(q Queries) error {
+		if err := write(q); err != nil {
+			return err
+		}
+		if err := q.CreateSession(ctx, ses, first); err != nil {
+			return err
+		}
+		if created {
+			if err := q.RecordEvent(ctx, s.event(Event{UserID: u.ID, Kind: EventSignUp, Method: MethodOpenID, ProviderID: id.ProviderID, Success: true}, c)); err != nil {
+				return err
+			}
+		}
+		return q.RecordEvent(ctx, s.event(Event{UserID: u.ID, Kind: EventSignIn, Method: MethodOpenID, ProviderID: id.ProviderID, Success: true}, c))
+	})
+	if err != nil {
+		return FinishResult{}, internal(err)
 	}
-	return u, id, nil
+	return FinishResult{Purpose: PurposeSignIn, User: u, Identity: id, Tokens: pair, Created: created, ReturnTo: fin.f.ReturnTo}, nil
 }
 
 // newUpstreamUser builds the passwordless account for an unknown identity:
-// its email if it has a valid one (verified or not, as the provider says),
-// else a placeholder nobody can receive mail at.
+// its email if it has a valid one, verified or not as the provider says
+// (an unverified one blocks nobody, see Store), else a placeholder nobody
+// can receive mail at.
 func (s *Service) newUpstreamUser(id Identity) User {
 	u := User{
 		ID:          uuid.NewString(),
@@ -462,37 +585,30 @@ func upstreamError(err error) error {
 // way the account can sign in: a passwordless account must keep at least
 // one identity of an enabled provider.
 func (s *Service) Unlink(ctx context.Context, userID, providerID string, c Client) error {
-	removed, err := s.store.UnlinkIdentity(ctx, userID, providerID, func(u User, ids []Identity) error {
-		if !u.Passwordless() {
-			return nil
-		}
-		for _, id := range ids {
-			if p, ok := s.byID[id.ProviderID]; ok && p.Enabled && id.ProviderID != providerID {
+	if _, err := s.linkingUser(ctx, userID); err != nil {
+		return err
+	}
+	return internal(s.store.Update(ctx, func(q Queries) error {
+		removed, err := q.UnlinkIdentity(ctx, userID, providerID, func(u User, ids []Identity) error {
+			if !u.Passwordless() {
 				return nil
 			}
+			for _, id := range ids {
+				if p, ok := s.byID[id.ProviderID]; ok && p.Enabled && id.ProviderID != providerID {
+					return nil
+				}
+			}
+			return ErrLastSignInMethod
+		})
+		if err != nil {
+			return err
 		}
-		return ErrLastSignInMethod
-	})
-	if err != nil {
-		return internal(err)
-	}
-	s.record(ctx, Event{UserID: userID, Kind: EventUnlink, Method: MethodOpenID, ProviderID: removed.ProviderID, Success: true, IP: c.IP, UserAgent: c.UserAgent})
-	return nil
+		return q.RecordEvent(ctx, s.event(Event{UserID: userID, Kind: EventUnlink, Method: MethodOpenID, ProviderID: removed.ProviderID, Success: true}, c))
+	}))
 }
 
 // Identities returns the user's linked identities, oldest first.
 func (s *Service) Identities(ctx context.Context, userID string) ([]Identity, error) {
 	ids, err := s.store.ListIdentities(ctx, userID)
 	return ids, internal(err)
-}
-
-// Purge deletes expired flows and dead refresh tokens. Every instance may
-// run it; stores make concurrent purges cheap.
-func (s *Service) Purge(ctx context.Context) (flows, tokens int, err error) {
-	now := s.now()
-	if flows, err = s.store.PurgeFlows(ctx, now); err != nil {
-		return 0, 0, internal(err)
-	}
-	tokens, err = s.store.PurgeRefreshTokens(ctx, now)
-	return flows, tokens, internal(err)
 }

@@ -65,7 +65,8 @@ type Identity struct {
 	EmailVerified bool
 	Name          string
 	Avatar        string
-	// Claims are the raw claims the subject and profile came from.
+	// Claims are the raw claims the subject and profile came from, without
+	// those that change at every sign-in (iat, exp, nonce, auth_time...).
 	Claims json.RawMessage
 	Tokens Tokens
 }

@@ -15,7 +15,7 @@ import (
 	"time"
 
 	"github.com/tether-id/tether/core"
-	"github.com/tether-id/tether/store/sqlite"
+	"github.com/tether-id/tether/store/sqlstore"
 )
 
 // TestCatalogsComplete: every language has exactly the keys English has,
@@ -195,7 +195,7 @@ func TestAllowList(t *testing.T) {
 // providers.
 func newTestHandler(t *testing.T, publicURL string) *Handler {
 	t.Helper()
-	st, err := sqlite.Open(context.Background(), "sqlite://"+filepath.Join(t.TempDir(), "t.db"))
+	st, err := sqlstore.Open(context.Background(), "sqlite://"+filepath.Join(t.TempDir(), "t.db"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -223,14 +223,14 @@ func testSequence(t *testing.T, e *env, u upstream) {
 }
 
 // idTokenAlg returns the "alg" of the ID token stored (sealed) with the
-// user's first identity.
+// user's latest session.
 func idTokenAlg(t *testing.T, e *env, userID string) string {
 	t.Helper()
-	ids, err := e.srv.App.Service.Identities(t.Context(), userID)
-	if err != nil || len(ids) == 0 {
-		t.Fatalf("identities of %s: %v %v", userID, ids, err)
+	sessions, err := e.srv.App.Service.Sessions(t.Context(), userID)
+	if err != nil || len(sessions) == 0 {
+		t.Fatalf("sessions of %s: %v %v", userID, sessions, err)
 	}
-	toks, err := e.srv.App.Service.UpstreamTokens(ids[0])
+	toks, err := e.srv.App.Service.UpstreamTokens(sessions[0])
 	if err != nil {
 		t.Fatal(err)
 	}

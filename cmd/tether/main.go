@@ -23,6 +23,7 @@ import (
 
 	"github.com/tether-id/tether/app"
 	"github.com/tether-id/tether/config"
+	"github.com/tether-id/tether/store/sqlstore"
 )
 
 // version is set at build time with -ldflags "-X main.version=v1.2.3".
@@ -207,7 +208,7 @@ func (e *env) migrate(args []string) error {
 	if err != nil {
 		return err
 	}
-	st, err := app.OpenStore(e.ctx, cfg.Database)
+	st, err := sqlstore.Open(e.ctx, cfg.Database)
 	if err != nil {
 		return err
 	}

@@ -14,6 +14,15 @@ var idTokenOnly = map[string]bool{
 	"at_hash": true, "c_hash": true, "s_hash": true, "sid": true, "jti": true,
 }
 
+// perSignIn are claims about one authentication rather than the person,
+// different at every sign-in; the identity's stored claims leave them
+// out, so that a returning person whose profile did not change leaves
+// nothing to write.
+var perSignIn = map[string]bool{
+	"exp": true, "iat": true, "nbf": true, "nonce": true, "auth_time": true, "acr": true, "amr": true,
+	"at_hash": true, "c_hash": true, "s_hash": true, "sid": true, "jti": true, "rat": true,
+}
+
 // mergeClaims returns the ID token's claims with userinfo's values filling
 // and overriding everything but idTokenOnly (SPEC §3.1).
 func mergeClaims(idToken, userinfo map[string]any) map[string]any {

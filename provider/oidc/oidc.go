@@ -157,6 +157,9 @@ func (p *Provider) Exchange(ctx context.Context, req provider.AuthRequest, cb pr
 		claims = mergeClaims(claims, info)
 	}
 
+	for k := range perSignIn {
+		delete(claims, k)
+	}
 	raw, err := json.Marshal(claims)
 	if err != nil {
 		return provider.Identity{}, &provider.Error{Reason: "id_token_malformed", Message: "the claims could not be encoded", Err: err}

@@ -55,7 +55,7 @@ func Benchmark(b *testing.B, s core.Store) {
 				}
 				tok := newToken(got.UserID)
 				tok.CreatedAt, tok.ExpiresAt = now, now.Add(time.Hour)
-				if err := s.CreateRefreshToken(ctx, tok); err != nil {
+				if err := s.CreateSession(ctx, sessionOf(tok), tok); err != nil {
 					b.Fatal(err)
 				}
 				e := core.Event{UserID: got.UserID, Kind: core.EventSignIn, Method: core.MethodOpenID, ProviderID: id.ProviderID, Success: true, At: now}
@@ -72,7 +72,7 @@ func Benchmark(b *testing.B, s core.Store) {
 			now := time.Now()
 			tok := newToken(userID)
 			tok.CreatedAt, tok.ExpiresAt = now, now.Add(time.Hour)
-			if err := s.CreateRefreshToken(ctx, tok); err != nil {
+			if err := s.CreateSession(ctx, sessionOf(tok), tok); err != nil {
 				b.Fatal(err)
 			}
 			for pb.Next() {

@@ -10,6 +10,7 @@ import (
 
 var eventTests = []test{
 	{"Event/ListNewestFirst", testEventsNewestFirst},
+	{"Event/Purge", testEventsPurge},
 }
 
 func testEventsNewestFirst(t *testing.T, s core.Store) {
@@ -71,4 +72,31 @@ func testEventsNewestFirst(t *testing.T, s core.Store) {
 	got, err = s.ListEvents(ctx, core.EventQuery{UserID: a.ID, Kinds: []core.EventKind{core.EventUnlink}, Limit: 10})
 	must(t, err)
 	sameEvents(t, got, nil)
+}
+
+// testEventsPurge: PurgeEvents deletes the events older than its time,
+// whoever they belong to, and counts them.
+func testEventsPurge(t *testing.T, s core.Store) {
+	ctx := context.Background()
+	var kept []core.Event
+	for i, user := range []string{"u1", "u1", "", "u2", "u1"} {
+		e := core.Event{ID: newID(), UserID: user, Kind: core.EventSignInFailed, Method: core.MethodPassword, At: t0.Add(time.Duration(i) * time.Hour)}
+		must(t, s.RecordEvent(ctx, e))
+		if i >= 3 && user == "u1" {
+			kept = append(kept, e)
+		}
+	}
+	n, err := s.PurgeEvents(ctx, t0.Add(3*time.Hour))
+	must(t, err)
+	if n != 3 {
+		t.Fatalf("PurgeEvents = %d, want 3", n)
+	}
+	got, err := s.ListEvents(ctx, core.EventQuery{UserID: "u1"})
+	must(t, err)
+	sameEvents(t, got, kept)
+	n, err = s.PurgeEvents(ctx, t0.Add(3*time.Hour))
+	must(t, err)
+	if n != 0 {
+		t.Fatalf("second PurgeEvents = %d, want 0", n)
+	}
 }

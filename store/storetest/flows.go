@@ -14,6 +14,7 @@ var flowTests = []test{
 	{"Flow/ConsumeExpired", testFlowConsumeExpired},
 	{"Flow/DuplicateID", testFlowDuplicateID},
 	{"Flow/Purge", testFlowPurge},
+	{"Flow/GetDoesNotConsume", testFlowGet},
 }
 
 func testFlowConsumeOnce(t *testing.T, s core.Store) {
@@ -88,4 +89,26 @@ func testFlowPurge(t *testing.T, s core.Store) {
 		must(t, err)
 		sameFlow(t, got, f)
 	}
+}
+
+// testFlowGet: GetFlow reads a flow without using it up, and hides an
+// expired one.
+func testFlowGet(t *testing.T, s core.Store) {
+	ctx := context.Background()
+	f := newFlow()
+	must(t, s.CreateFlow(ctx, f))
+	for range 2 {
+		got, err := s.GetFlow(ctx, f.ID, f.CreatedAt.Add(time.Second))
+		must(t, err)
+		sameFlow(t, got, f)
+	}
+	_, err := s.GetFlow(ctx, f.ID, f.ExpiresAt)
+	wantErr(t, err, core.ErrFlowNotFound, "GetFlow at expiry")
+	_, err = s.GetFlow(ctx, "no-such-flow", t0)
+	wantErr(t, err, core.ErrFlowNotFound, "GetFlow of an unknown id")
+	got, err := s.ConsumeFlow(ctx, f.ID, f.CreatedAt.Add(time.Second))
+	must(t, err)
+	sameFlow(t, got, f)
+	_, err = s.GetFlow(ctx, f.ID, f.CreatedAt.Add(time.Second))
+	wantErr(t, err, core.ErrFlowNotFound, "GetFlow after ConsumeFlow")
 }

@@ -22,6 +22,7 @@ var identityTests = []test{
 	{"Identity/ListOldestFirst", testListIdentitiesOldestFirst},
 	{"Identity/Update", testUpdateIdentity},
 	{"Identity/UpdateUnknown", testUpdateIdentityUnknown},
+	{"Identity/Touch", testTouchIdentity},
 	{"Identity/Unlink", testUnlink},
 	{"Identity/UnlinkGuardAborts", testUnlinkGuardAborts},
 	{"Identity/UnlinkNotLinked", testUnlinkNotLinked},
@@ -220,7 +221,6 @@ func testUpdateIdentity(t *testing.T, s core.Store) {
 	want.Name = "Changed"
 	want.Avatar = ""
 	want.Claims = json.RawMessage(`{"sub":"` + id.Subject + `","email":"changed@upstream.example"}`)
-	want.Tokens = []byte{0, 1, 2, 0}
 	want.LastSignInAt = t0.Add(3 * time.Hour)
 
 	arg := want
@@ -234,8 +234,8 @@ func testUpdateIdentity(t *testing.T, s core.Store) {
 	must(t, err)
 	sameIdentity(t, got, untouched)
 
-	// Clearing claims and tokens.
-	want.Claims, want.Tokens = nil, nil
+	// Clearing claims.
+	want.Claims = nil
 	must(t, s.UpdateIdentity(ctx, want))
 	got, err = s.GetIdentity(ctx, id.IdentityKey)
 	must(t, err)
@@ -324,4 +324,24 @@ func testUnlinkNotLinked(t *testing.T, s core.Store) {
 	if len(ids) != 1 {
 		t.Fatalf("the other user has %d identities, want 1", len(ids))
 	}
+}
+
+// testTouchIdentity: TouchIdentity moves LastSignInAt and nothing else,
+// and only while the identity belongs to the account named.
+func testTouchIdentity(t *testing.T, s core.Store) {
+	ctx := context.Background()
+	u := mustCreateUser(t, s)
+	other := mustCreateUser(t, s)
+	id := mustLink(t, s, u.ID, "logto")
+	at := t0.Add(5 * time.Hour)
+	must(t, s.TouchIdentity(ctx, id.IdentityKey, u.ID, at))
+	got, err := s.GetIdentity(ctx, id.IdentityKey)
+	must(t, err)
+	want := id
+	want.LastSignInAt = at
+	sameIdentity(t, got, want)
+	wantErr(t, s.TouchIdentity(ctx, id.IdentityKey, other.ID, at), core.ErrNotFound, "TouchIdentity for another account")
+	unknown := id.IdentityKey
+	unknown.Subject = "no-such-subject"
+	wantErr(t, s.TouchIdentity(ctx, unknown, u.ID, at), core.ErrNotFound, "TouchIdentity of an unknown identity")
 }

@@ -228,7 +228,7 @@ func testRaceRotate(t *testing.T, s core.Store) {
 	u := mustCreateUser(t, s)
 	for range Rounds {
 		tok := newToken(u.ID)
-		must(t, s.CreateRefreshToken(ctx, tok))
+		must(t, s.CreateSession(ctx, sessionOf(tok), tok))
 		now := t0.Add(time.Hour)
 		got := make([]core.RefreshToken, Racers)
 		errs := race(Racers, func(i int) error {
@@ -251,7 +251,7 @@ func testRaceReplayDuringRotation(t *testing.T, s core.Store) {
 	u := mustCreateUser(t, s)
 	for range Rounds * 4 {
 		t1 := newToken(u.ID)
-		must(t, s.CreateRefreshToken(ctx, t1))
+		must(t, s.CreateSession(ctx, sessionOf(t1), t1))
 		now := t0.Add(time.Hour)
 		t2 := rotate(t, s, t1.Hash, now)
 		var t3 core.RefreshToken
@@ -295,7 +295,7 @@ func testRaceRevokeDuringRotation(t *testing.T, s core.Store) {
 	for _, r := range revocations {
 		for range Rounds * 4 {
 			tok := newToken(u.ID)
-			must(t, s.CreateRefreshToken(ctx, tok))
+			must(t, s.CreateSession(ctx, sessionOf(tok), tok))
 			var next core.RefreshToken
 			errs := race(2, func(i int) error {
 				if i == 1 {
@@ -362,7 +362,7 @@ func testRacePurgeRefreshTokens(t *testing.T, s core.Store) {
 		} else {
 			tok.ExpiresAt = now.Add(time.Hour)
 		}
-		must(t, s.CreateRefreshToken(ctx, tok))
+		must(t, s.CreateSession(ctx, sessionOf(tok), tok))
 	}
 	counts := make([]int, 2)
 	errs := race(2, func(i int) error {

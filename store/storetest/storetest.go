@@ -40,7 +40,8 @@ type test struct {
 	fn   func(t *testing.T, s core.Store)
 }
 
-// Run runs the suite. open must return a fresh, empty, migrated store for
+// Run runs the suite, then runs it again with every call inside an
+// Update of its own. open must return a fresh, empty, migrated store for
 // each subtest and arrange for it to be closed when t ends.
 func Run(t *testing.T, open func(t *testing.T) core.Store) {
 	var all []test
@@ -48,10 +49,16 @@ func Run(t *testing.T, open func(t *testing.T) core.Store) {
 	all = append(all, identityTests...)
 	all = append(all, flowTests...)
 	all = append(all, tokenTests...)
+	all = append(all, sessionTests...)
 	all = append(all, eventTests...)
-	all = append(all, raceTests...)
-	for _, tc := range all {
+	all = append(all, updateTests...)
+	for _, tc := range append(all, raceTests...) {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, open(t)) })
+	}
+	// Once more with every call inside its own Update: Queries in a
+	// transaction must behave as they do on the Store.
+	for _, tc := range all {
+		t.Run("InUpdate/"+tc.name, func(t *testing.T) { tc.fn(t, inUpdate{open(t)}) })
 	}
 }
 
@@ -82,10 +89,6 @@ func newUser() core.User {
 // set, including nested JSON claims and tokens holding every byte value.
 func newIdentity(userID, provider string) core.Identity {
 	sub := newID()
-	tokens := make([]byte, 256)
-	for i := range tokens {
-		tokens[i] = byte(255 - i)
-	}
 	return core.Identity{
 		IdentityKey:   core.IdentityKey{ProviderID: provider, Issuer: "https://" + provider + ".example.com/oidc", Subject: sub},
 		UserID:        userID,
@@ -94,7 +97,6 @@ func newIdentity(userID, provider string) core.Identity {
 		Name:          "Upstream Name",
 		Avatar:        "https://upstream.example/" + sub + ".jpg",
 		Claims:        json.RawMessage(`{"sub":"` + sub + `","groups":["a","b"],"n":1.5,"ok":true,"nested":{"名":"字","nil":null}}`),
-		Tokens:        tokens,
 		LinkedAt:      t0.Add(time.Minute),
 	}
 }
@@ -113,6 +115,40 @@ func newFlow() core.Flow {
 		CreatedAt:    t0,
 		ExpiresAt:    t0.Add(10 * time.Minute),
 	}
+}
+
+// newSession returns a session of userID with every field set.
+func newSession(userID string) core.Session {
+	tokens := make([]byte, 256) // every byte value
+	for i := range tokens {
+		tokens[i] = byte(255 - i)
+	}
+	return core.Session{
+		ID:             newID(),
+		UserID:         userID,
+		ClientID:       "grafana",
+		Scopes:         []string{"openid", "offline_access", "email"},
+		Method:         core.MethodOpenID,
+		Identity:       core.IdentityKey{ProviderID: "logto", Issuer: "https://logto.example.com/oidc", Subject: newID()},
+		UpstreamTokens: tokens,
+		CheckedAt:      t0.Add(time.Second),
+		CreatedAt:      t0,
+		LastUsedAt:     t0.Add(time.Minute),
+		LastIP:         "2001:db8::7",
+		UserAgent:      "Mozilla/5.0 (X11; Linux x86_64) 名字",
+		ExpiresAt:      t0.Add(14 * 24 * time.Hour),
+	}
+}
+
+// sessionOf returns the smallest session that tok can begin.
+func sessionOf(tok core.RefreshToken) core.Session {
+	return core.Session{ID: tok.ChainID, UserID: tok.UserID, Method: core.MethodPassword,
+		CreatedAt: tok.CreatedAt, LastUsedAt: tok.CreatedAt, ExpiresAt: tok.ExpiresAt}
+}
+
+// firstToken returns the first refresh token of ses.
+func firstToken(ses core.Session) core.RefreshToken {
+	return core.RefreshToken{Hash: newID(), ChainID: ses.ID, UserID: ses.UserID, CreatedAt: ses.CreatedAt, ExpiresAt: ses.ExpiresAt}
 }
 
 func newToken(userID string) core.RefreshToken {
@@ -217,9 +253,6 @@ func sameIdentity(t *testing.T, got, want core.Identity) {
 	if sameJSON(got.Claims, want.Claims) {
 		got.Claims = want.Claims
 	}
-	if bytes.Equal(got.Tokens, want.Tokens) { // nil and empty alike
-		got.Tokens = want.Tokens
-	}
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("identity:\n got %+v\nwant %+v", got, want)
 	}
@@ -252,6 +285,28 @@ func sameToken(t *testing.T, got, want core.RefreshToken) {
 	fixTime(&got.RevokedAt, want.RevokedAt)
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("refresh token:\n got %+v\nwant %+v", got, want)
+	}
+}
+
+func sameSession(t *testing.T, got, want core.Session) {
+	t.Helper()
+	for _, p := range []struct {
+		got  *time.Time
+		want time.Time
+	}{
+		{&got.CheckedAt, want.CheckedAt}, {&got.CreatedAt, want.CreatedAt}, {&got.LastUsedAt, want.LastUsedAt},
+		{&got.ExpiresAt, want.ExpiresAt}, {&got.RevokedAt, want.RevokedAt},
+	} {
+		fixTime(p.got, p.want)
+	}
+	if bytes.Equal(got.UpstreamTokens, want.UpstreamTokens) { // nil and empty alike
+		got.UpstreamTokens = want.UpstreamTokens
+	}
+	if len(got.Scopes) == 0 && len(want.Scopes) == 0 {
+		got.Scopes = want.Scopes
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("session:\n got %+v\nwant %+v", got, want)
 	}
 }
 

@@ -37,7 +37,7 @@ func testTokenRotate(t *testing.T, s core.Store) {
 	ctx := context.Background()
 	u := mustCreateUser(t, s)
 	t1 := newToken(u.ID)
-	must(t, s.CreateRefreshToken(ctx, t1))
+	must(t, s.CreateSession(ctx, sessionOf(t1), t1))
 
 	now1 := t0.Add(time.Hour)
 	calls := 0
@@ -79,9 +79,9 @@ func testTokenReuseRevokesChain(t *testing.T, s core.Store) {
 	ctx := context.Background()
 	u := mustCreateUser(t, s)
 	t1 := newToken(u.ID)
-	must(t, s.CreateRefreshToken(ctx, t1))
+	must(t, s.CreateSession(ctx, sessionOf(t1), t1))
 	other := newToken(u.ID) // another sign-in of the same user
-	must(t, s.CreateRefreshToken(ctx, other))
+	must(t, s.CreateSession(ctx, sessionOf(other), other))
 
 	now := t0.Add(time.Hour)
 	t2 := rotate(t, s, t1.Hash, now)
@@ -119,9 +119,9 @@ func testTokenInvalid(t *testing.T, s core.Store) {
 	ctx := context.Background()
 	u := mustCreateUser(t, s)
 	live := newToken(u.ID)
-	must(t, s.CreateRefreshToken(ctx, live))
+	must(t, s.CreateSession(ctx, sessionOf(live), live))
 	revoked := newToken(u.ID)
-	must(t, s.CreateRefreshToken(ctx, revoked))
+	must(t, s.CreateSession(ctx, sessionOf(revoked), revoked))
 	_, err := s.RevokeRefreshChain(ctx, revoked.Hash, t0.Add(time.Minute))
 	must(t, err)
 
@@ -148,9 +148,9 @@ func testTokenRevokeChain(t *testing.T, s core.Store) {
 	ctx := context.Background()
 	u := mustCreateUser(t, s)
 	t1 := newToken(u.ID)
-	must(t, s.CreateRefreshToken(ctx, t1))
+	must(t, s.CreateSession(ctx, sessionOf(t1), t1))
 	other := newToken(u.ID)
-	must(t, s.CreateRefreshToken(ctx, other))
+	must(t, s.CreateSession(ctx, sessionOf(other), other))
 	t2 := rotate(t, s, t1.Hash, t0.Add(time.Hour))
 
 	// Sign-out presents the newest token; the old one is revoked with it.
@@ -181,7 +181,7 @@ func testTokenRevokeUser(t *testing.T, s core.Store) {
 	b := mustCreateUser(t, s)
 	a1, a2, b1 := newToken(a.ID), newToken(a.ID), newToken(b.ID)
 	for _, tok := range []core.RefreshToken{a1, a2, b1} {
-		must(t, s.CreateRefreshToken(ctx, tok))
+		must(t, s.CreateSession(ctx, sessionOf(tok), tok))
 	}
 	a1next := rotate(t, s, a1.Hash, t0.Add(time.Minute))
 
@@ -213,7 +213,7 @@ func testTokenPurge(t *testing.T, s core.Store) {
 	used.CreatedAt = now.Add(-48 * time.Hour)
 	used.ExpiresAt = now.Add(24 * time.Hour)
 	for _, tok := range []core.RefreshToken{expired, revoked, live, used} {
-		must(t, s.CreateRefreshToken(ctx, tok))
+		must(t, s.CreateSession(ctx, sessionOf(tok), tok))
 	}
 	_, err := s.RevokeRefreshChain(ctx, revoked.Hash, now.Add(-time.Hour))
 	must(t, err)

@@ -15,6 +15,7 @@ var userTests = []test{
 	{"User/GetUnknown", testUserGetUnknown},
 	{"User/EmailCaseInsensitive", testUserEmailCaseInsensitive},
 	{"User/EmailTaken", testUserEmailTaken},
+	{"User/UnverifiedEmailBlocksNobody", testUserUnverifiedEmail},
 	{"User/DuplicateID", testUserDuplicateID},
 	{"User/ListOldestFirst", testUserListOldestFirst},
 	{"User/Update", testUserUpdate},
@@ -229,4 +230,48 @@ func testUserUpdateUnknown(t *testing.T, s core.Store) {
 	if called {
 		t.Error("update was called for an unknown user")
 	}
+}
+
+// testUserUnverifiedEmail: an address belongs to the account that
+// verified it or signs in with it (a password). A passwordless account
+// whose address was never verified (made from an upstream identity whose
+// provider did not verify it) blocks nobody, is never the one found by
+// email while an owner exists, and cannot become verified while another
+// account owns the address.
+func testUserUnverifiedEmail(t *testing.T, s core.Store) {
+	ctx := context.Background()
+	squat := newUser()
+	squat.Email, squat.EmailVerified, squat.PasswordHash = "Owner@Example.com", false, ""
+	must(t, s.CreateUser(ctx, squat))
+	second := newUser()
+	second.Email, second.EmailVerified, second.PasswordHash = "owner@example.com", false, ""
+	must(t, s.CreateUser(ctx, second)) // another unverified one: no owner yet
+	got, err := s.GetUserByEmail(ctx, "owner@example.com")
+	must(t, err)
+	if got.ID != squat.ID {
+		t.Fatalf("GetUserByEmail without an owner = %s, want the oldest, %s", got.ID, squat.ID)
+	}
+
+	owner := newUser()
+	owner.Email, owner.EmailVerified = "OWNER@example.com", false // a password sign-up
+	owner.CreatedAt = t0.Add(time.Hour)
+	must(t, s.CreateUser(ctx, owner))
+	got, err = s.GetUserByEmail(ctx, "owner@example.com")
+	must(t, err)
+	if got.ID != owner.ID {
+		t.Fatalf("GetUserByEmail = %s, want the account with a password, %s", got.ID, owner.ID)
+	}
+	// Now the address has an owner: another password account or a
+	// verified one cannot take it.
+	rival := newUser()
+	rival.Email = "owner@EXAMPLE.com"
+	wantErr(t, s.CreateUser(ctx, rival), core.ErrEmailTaken, "a second owner of the address")
+	_, err = s.UpdateUser(ctx, squat.ID, func(u *core.User) error { u.EmailVerified = true; return nil })
+	wantErr(t, err, core.ErrEmailTaken, "verifying an address another account owns")
+	// Without an owner the unverified one can verify it.
+	free := newUser()
+	free.Email, free.EmailVerified, free.PasswordHash = "free@example.com", false, ""
+	must(t, s.CreateUser(ctx, free))
+	_, err = s.UpdateUser(ctx, free.ID, func(u *core.User) error { u.EmailVerified = true; return nil })
+	must(t, err)
 }

@@ -22,9 +22,8 @@ import (
 	_ "github.com/jackc/pgx/v5/stdlib" // database/sql driver "pgx", for the checks
 	"go.yaml.in/yaml/v3"
 
-	"github.com/tether-id/tether/app"
 	"github.com/tether-id/tether/core"
-	"github.com/tether-id/tether/store/sqlite"
+	"github.com/tether-id/tether/store/sqlstore"
 	"github.com/tether-id/tether/testkit/pgtest"
 	"github.com/tether-id/tether/testkit/testenv"
 	"github.com/tether-id/tether/testkit/testpeer"
@@ -430,19 +429,12 @@ func checkDatabase(t *testing.T, dsn string, l *ledger) {
 	t.Helper()
 	ctx := context.Background()
 
-	st, err := app.OpenStore(ctx, dsn)
+	st, err := sqlstore.Open(ctx, dsn)
 	if err != nil {
 		t.Fatalf("open the database after the crash: %v", err)
 	}
-	versioned, ok := st.(interface {
-		Version(context.Context) (int, error)
-		LatestVersion() int
-	})
-	if !ok {
-		t.Fatalf("%T has no Version", st)
-	}
-	if v, err := versioned.Version(ctx); err != nil || v != versioned.LatestVersion() {
-		t.Errorf("schema version %d (%v), want the latest, %d", v, err, versioned.LatestVersion())
+	if v, err := st.Version(ctx); err != nil || v != st.LatestVersion() {
+		t.Errorf("schema version %d (%v), want the latest, %d", v, err, st.LatestVersion())
 	}
 	st.Close()
 
@@ -531,7 +523,7 @@ func openSQL(t *testing.T, dsn string) *sql.DB {
 	t.Helper()
 	driver, source := "pgx", dsn
 	if strings.HasPrefix(dsn, "sqlite:") {
-		path, err := sqlite.ParseDSN(dsn)
+		path, err := sqlstore.ParseSQLiteDSN(dsn)
 		if err != nil {
 			t.Fatal(err)
 		}

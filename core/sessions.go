@@ -1,0 +1,205 @@
+package core
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/tether-id/tether/provider"
+)
+
+// sessionStart is how a session began.
+type sessionStart struct {
+	method   Method
+	identity IdentityKey     // the upstream identity of an openid sign-in
+	upstream provider.Tokens // that sign-in's upstream tokens
+	client   Client
+}
+
+// newSession builds a session, its first refresh token and the pair the
+// client gets; the caller stores them (CreateSession) in the same
+// transaction as the rest of the sign-in.
+func (s *Service) newSession(u User, st sessionStart) (Session, TokenPair, RefreshToken, error) {
+	now := s.now()
+	ses := Session{
+		ID:         uuid.NewString(),
+		UserID:     u.ID,
+		Method:     st.method,
+		Identity:   st.identity,
+		CheckedAt:  now,
+		CreatedAt:  now,
+		LastUsedAt: now,
+		LastIP:     st.client.IP,
+		UserAgent:  st.client.UserAgent,
+		ExpiresAt:  now.Add(s.opts.RefreshTTL),
+	}
+	if st.upstream != (provider.Tokens{}) {
+		b, err := json.Marshal(st.upstream)
+		if err != nil {
+			return Session{}, TokenPair{}, RefreshToken{}, internal(err)
+		}
+		if ses.UpstreamTokens, err = s.box.Seal(b, sessionAD(ses.ID)); err != nil {
+			return Session{}, TokenPair{}, RefreshToken{}, internal(err)
+		}
+	}
+	refresh := randomToken(32)
+	first := RefreshToken{Hash: Hash(refresh), ChainID: ses.ID, UserID: u.ID, CreatedAt: now, ExpiresAt: ses.ExpiresAt}
+	pair, err := s.pair(u.ID, refresh, first)
+	return ses, pair, first, err
+}
+
+// sessionAD binds sealed upstream tokens to their session: moved to
+// another row, they do not open.
+func sessionAD(id string) []byte { return []byte("tether session upstream tokens\x00" + id) }
+
+// UpstreamTokens opens the sealed upstream tokens of a session.
+func (s *Service) UpstreamTokens(ses Session) (provider.Tokens, error) {
+	var t provider.Tokens
+	if len(ses.UpstreamTokens) == 0 {
+		return t, nil
+	}
+	b, err := s.box.Open(ses.UpstreamTokens, sessionAD(ses.ID))
+	if err != nil {
+		return t, internal(err)
+	}
+	return t, json.Unmarshal(b, &t)
+}
+
+// pair completes a token pair with a fresh access token.
+func (s *Service) pair(userID, refresh string, rt RefreshToken) (TokenPair, error) {
+	access, exp, err := s.tokens.Issue(userID, s.now(), s.opts.AccessTTL)
+	if err != nil {
+		return TokenPair{}, Wrap(CodeTokenSigning, err, "Cannot sign token")
+	}
+	return TokenPair{AccessToken: access, RefreshToken: refresh, AccessExpires: exp, RefreshExpires: rt.ExpiresAt}, nil
+}
+
+// Refresh exchanges a refresh token for a new pair. The old token is used
+// up; presenting it again is treated as theft and revokes the whole
+// session (ErrTokenReused), so both the thief and the victim must sign in
+// again.
+//
+// The token, its session and its account are read on the read pool
+// first, so that a made-up, expired or revoked token costs no write; a
+// rotation, a reuse or a refused account is then one transaction with
+// its event.
+func (s *Service) Refresh(ctx context.Context, refresh string, c Client) (TokenPair, error) {
+	if refresh == "" {
+		return TokenPair{}, Invalid("refresh_token", "RefreshToken cannot be empty")
+	}
+	now := s.now()
+	hash := Hash(refresh)
+	old, err := s.store.GetRefreshToken(ctx, hash)
+	if err != nil {
+		return TokenPair{}, internal(err)
+	}
+	unused := old.UsedAt.IsZero()
+	if unused && (!old.RevokedAt.IsZero() || !now.Before(old.ExpiresAt)) {
+		return TokenPair{}, ErrInvalidToken
+	}
+	if unused {
+		// A used token goes on to the rotation, which treats it as a
+		// replay; an unused one must belong to an account that may still
+		// sign in.
+		u, err := s.store.GetUser(ctx, old.UserID)
+		if err == nil {
+			err = u.CheckCanSignIn()
+		}
+		if err != nil {
+			return TokenPair{}, s.endSession(ctx, hash, now, err)
+		}
+	}
+	ses, err := s.store.GetSession(ctx, old.ChainID)
+	if err != nil {
+		return TokenPair{}, internal(err)
+	}
+
+	next := randomToken(32)
+	var rotated RefreshToken
+	reused := false
+	err = s.store.Update(ctx, func(q Queries) error {
+		var err error
+		rotated, err = q.RotateRefreshToken(ctx, hash, now, func(RefreshToken) RefreshToken {
+			return RefreshToken{Hash: Hash(next), CreatedAt: now, ExpiresAt: now.Add(s.opts.RefreshTTL)}
+		})
+		if errors.Is(err, ErrTokenReused) {
+			// Commit the revocation with its event, then report it.
+			reused = true
+			return q.RecordEvent(ctx, s.event(Event{UserID: rotated.UserID, Kind: EventRefreshReused, Detail: string(CodeTokenReused)}, c))
+		}
+		if err != nil {
+			return err
+		}
+		if ses.LastIP != c.IP || ses.UserAgent != c.UserAgent {
+			ses.LastUsedAt, ses.LastIP, ses.UserAgent = now, c.IP, c.UserAgent
+			if err := q.UpdateSession(ctx, ses); err != nil {
+				return err
+			}
+		}
+		return q.RecordEvent(ctx, s.event(Event{UserID: rotated.UserID, Kind: EventRefresh, Success: true}, c))
+	})
+	if err != nil {
+		return TokenPair{}, internal(err)
+	}
+	if reused {
+		s.log.WarnContext(ctx, "refresh token reused; session revoked", "user", rotated.UserID, "session", rotated.ChainID)
+		return TokenPair{}, ErrTokenReused
+	}
+	return s.pair(rotated.UserID, next, rotated)
+}
+
+// endSession revokes the session of the refresh token with hash because
+// its account may not sign in any more (why), and returns the error to
+// answer with.
+func (s *Service) endSession(ctx context.Context, hash string, now time.Time, why error) error {
+	err := s.store.Update(ctx, func(q Queries) error {
+		_, err := q.RevokeRefreshChain(ctx, hash, now)
+		return err
+	})
+	if err != nil && !errors.Is(err, ErrInvalidToken) {
+		return internal(err)
+	}
+	if errors.Is(why, ErrNotFound) {
+		return ErrInvalidToken
+	}
+	return internal(why)
+}
+
+// SignOut revokes the refresh token's session. Access tokens already
+// issued stay valid until they expire.
+func (s *Service) SignOut(ctx context.Context, refresh string, c Client) error {
+	if refresh == "" {
+		return Invalid("refresh_token", "RefreshToken cannot be empty")
+	}
+	hash := Hash(refresh)
+	if _, err := s.store.GetRefreshToken(ctx, hash); err != nil {
+		return internal(err) // unknown: nothing to write
+	}
+	return internal(s.store.Update(ctx, func(q Queries) error {
+		rt, err := q.RevokeRefreshChain(ctx, hash, s.now())
+		if err != nil {
+			return err
+		}
+		return q.RecordEvent(ctx, s.event(Event{UserID: rt.UserID, Kind: EventSignOut, Success: true}, c))
+	}))
+}
+
+// Sessions returns the user's live sessions, most recently used first.
+func (s *Service) Sessions(ctx context.Context, userID string) ([]Session, error) {
+	ss, err := s.store.ListSessions(ctx, userID, s.now())
+	return ss, internal(err)
+}
+
+// RevokeSession signs the user's session with id out. ErrNotFound if the
+// user has no such session.
+func (s *Service) RevokeSession(ctx context.Context, userID, id string, c Client) error {
+	return internal(s.store.Update(ctx, func(q Queries) error {
+		if err := q.RevokeSession(ctx, userID, id, s.now()); err != nil {
+			return err
+		}
+		return q.RecordEvent(ctx, s.event(Event{UserID: userID, Kind: EventSignOut, Success: true}, c))
+	}))
+}

@@ -1,0 +1,561 @@
+package sqlstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"testing/fstest"
+	"time"
+
+	"github.com/tether-id/tether/core"
+	"github.com/tether-id/tether/store/storetest"
+	"github.com/tether-id/tether/testkit/pgtest"
+)
+
+// databases are the DSNs every dialect test runs on: a SQLite file, the
+// in-memory SQLite, and a fresh PostgreSQL schema (skipped, or failed
+// under CI=true, without the server scripts/test provisions).
+var databases = []struct {
+	name string
+	dsn  func(t testing.TB) string
+}{
+	{"sqlite", func(t testing.TB) string { return "sqlite://" + filepath.Join(t.TempDir(), "tether.db") }},
+	{"sqlite-memory", func(testing.TB) string { return Memory }},
+	{"postgres", func(t testing.TB) string { return pgtest.URL(t) }},
+}
+
+// openDSN opens a store on dsn, closed when t ends.
+func openDSN(t testing.TB, dsn string) *Store {
+	t.Helper()
+	s, err := Open(context.Background(), dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+// migrated opens and migrates a store on dsn.
+func migrated(t testing.TB, dsn string) *Store {
+	t.Helper()
+	s := openDSN(t, dsn)
+	if err := s.Migrate(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// eachDatabase runs fn once per database, as a subtest.
+func eachDatabase(t *testing.T, fn func(t *testing.T, dsn func(testing.TB) string)) {
+	for _, db := range databases {
+		t.Run(db.name, func(t *testing.T) { fn(t, db.dsn) })
+	}
+}
+
+func TestConformance(t *testing.T) {
+	eachDatabase(t, func(t *testing.T, dsn func(testing.TB) string) {
+		storetest.Run(t, func(t *testing.T) core.Store { return migrated(t, dsn(t)) })
+	})
+}
+
+func TestMigrate(t *testing.T) {
+	eachDatabase(t, func(t *testing.T, dsn func(testing.TB) string) {
+		ctx := context.Background()
+		s := openDSN(t, dsn(t))
+		if v, err := s.Version(ctx); err != nil || v != 0 {
+			t.Fatalf("Version before Migrate = %d, %v; want 0", v, err)
+		}
+		for range 2 { // idempotent
+			if err := s.Migrate(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if v, err := s.Version(ctx); err != nil || v != s.LatestVersion() || v < 2 {
+				t.Fatalf("Version after Migrate = %d, %v; want %d", v, err, s.LatestVersion())
+			}
+		}
+		var applied int
+		if err := s.db.QueryRow(`SELECT COUNT(*) FROM schema_migrations`).Scan(&applied); err != nil || applied != s.LatestVersion() {
+			t.Fatalf("schema_migrations has %d rows (%v), want %d", applied, err, s.LatestVersion())
+		}
+		// A database from a newer tether is left alone.
+		if _, err := s.db.Exec(sqlText(`INSERT INTO schema_migrations (version, name, applied_at) VALUES (999, '0999_future.sql', $1)`)[s.d.id], s.d.timeArg(time.Now())); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Migrate(ctx); err == nil || !strings.Contains(err.Error(), "newer") {
+			t.Fatalf("Migrate of a newer schema: %v", err)
+		}
+	})
+}
+
+// TestMigrateConcurrently starts several instances on one fresh database
+// at once, as a deployment does: one migrates, the others find the work
+// done.
+func TestMigrateConcurrently(t *testing.T) {
+	for _, db := range databases {
+		if db.name == "sqlite-memory" {
+			continue // private to its store
+		}
+		t.Run(db.name, func(t *testing.T) {
+			ctx := context.Background()
+			dsn := db.dsn(t)
+			const instances = 6
+			stores := make([]*Store, instances)
+			for i := range stores {
+				stores[i] = openDSN(t, dsn)
+			}
+			var wg sync.WaitGroup
+			errs := make([]error, instances)
+			start := make(chan struct{})
+			for i, s := range stores {
+				wg.Go(func() {
+					<-start
+					errs[i] = s.Migrate(ctx)
+				})
+			}
+			close(start)
+			wg.Wait()
+			for i, err := range errs {
+				if err != nil {
+					t.Fatalf("instance %d: Migrate: %v", i, err)
+				}
+			}
+			var rows int
+			if err := stores[0].db.QueryRow(`SELECT COUNT(*) FROM schema_migrations`).Scan(&rows); err != nil || rows != stores[0].LatestVersion() {
+				t.Fatalf("schema_migrations has %d rows (%v), want %d", rows, err, stores[0].LatestVersion())
+			}
+		})
+	}
+}
+
+// TestMigrateKeepsSessions upgrades a version 1 database that has
+// sessions in flight: every refresh-token chain becomes a session, and the
+// tokens go on rotating; a replay still revokes.
+func TestMigrateKeepsSessions(t *testing.T) {
+	eachDatabase(t, func(t *testing.T, dsn func(testing.TB) string) {
+		ctx := context.Background()
+		s := openDSN(t, dsn(t))
+		v1 := s.migrations
+		s.migrations = v1[:1]
+		if err := s.Migrate(ctx); err != nil {
+			t.Fatal(err)
+		}
+		now := time.Now().UTC().Truncate(time.Second)
+		perms, _ := s.d.stringsArg([]string{"oauth"})
+		for _, st := range []struct {
+			q    string
+			args []any
+		}{
+			{`INSERT INTO users (id, email, email_key, email_verified, nickname, avatar, password_hash, status, permissions, language, created_at)
+				VALUES ('u1', 'a@x.io', 'a@x.io', true, 'a', '', '', 'active', $1, '', $2)`, []any{perms, s.d.timeArg(now)}},
+			{`INSERT INTO refresh_tokens (hash, chain_id, user_id, created_at, expires_at, used_at, revoked_at)
+				VALUES ('h1', 'c1', 'u1', $1, $2, $3, NULL)`, []any{s.d.timeArg(now), s.d.timeArg(now.Add(time.Hour)), s.d.timeArg(now)}},
+			{`INSERT INTO refresh_tokens (hash, chain_id, user_id, created_at, expires_at, used_at, revoked_at)
+				VALUES ('h2', 'c1', 'u1', $1, $2, NULL, NULL)`, []any{s.d.timeArg(now), s.d.timeArg(now.Add(2 * time.Hour))}},
+			{`INSERT INTO identities (provider_id, issuer, subject, user_id, email, email_verified, name, avatar, claims, tokens, linked_at)
+				VALUES ('p', 'https://iss', 's', 'u1', '', false, '', '', NULL, $1, $2)`, []any{[]byte{1, 2}, s.d.timeArg(now)}},
+		} {
+			if _, err := s.db.ExecContext(ctx, sqlText(st.q)[s.d.id], st.args...); err != nil {
+				t.Fatal(err)
+			}
+		}
+		s.migrations = v1
+		if err := s.Migrate(ctx); err != nil {
+			t.Fatal(err)
+		}
+		ses, err := s.GetSession(ctx, "c1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ses.UserID != "u1" || !ses.ExpiresAt.Equal(now.Add(2*time.Hour)) || !ses.RevokedAt.IsZero() {
+			t.Fatalf("session made from chain c1: %+v", ses)
+		}
+		next := func(core.RefreshToken) core.RefreshToken {
+			return core.RefreshToken{Hash: "h3", CreatedAt: now, ExpiresAt: now.Add(3 * time.Hour)}
+		}
+		if _, err := s.RotateRefreshToken(ctx, "h2", now, next); err != nil {
+			t.Fatalf("rotating a token from before the upgrade: %v", err)
+		}
+		if _, err := s.RotateRefreshToken(ctx, "h1", now, next); !errors.Is(err, core.ErrTokenReused) {
+			t.Fatalf("replaying a token used before the upgrade: %v", err)
+		}
+		if _, err := s.GetIdentity(ctx, core.IdentityKey{ProviderID: "p", Issuer: "https://iss", Subject: "s"}); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
+
+// TestPurgeInstances runs purges from two stores on one database at once,
+// with small batches: every expired row is deleted, and counted, exactly
+// once.
+func TestPurgeInstances(t *testing.T) {
+	defer func(n int) { purgeBatch = n }(purgeBatch)
+	purgeBatch = 7
+	for _, db := range databases {
+		if db.name == "sqlite-memory" {
+			continue
+		}
+		t.Run(db.name, func(t *testing.T) {
+			ctx := context.Background()
+			dsn := db.dsn(t)
+			a := migrated(t, dsn)
+			b := openDSN(t, dsn)
+			now := time.Now()
+			const expired = 150
+			for i := range expired + 5 {
+				exp := now.Add(-time.Duration(i+1) * time.Second)
+				if i >= expired {
+					exp = now.Add(time.Hour)
+				}
+				if err := a.CreateFlow(ctx, core.Flow{ID: fmt.Sprint(i), CreatedAt: now, ExpiresAt: exp}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			var wg sync.WaitGroup
+			counts := make([]int, 4)
+			start := make(chan struct{})
+			for i := range counts {
+				s := []*Store{a, b}[i%2]
+				wg.Go(func() {
+					<-start
+					var err error
+					if counts[i], err = s.PurgeFlows(ctx, now); err != nil {
+						t.Error(err)
+					}
+				})
+			}
+			close(start)
+			wg.Wait()
+			total := 0
+			for _, n := range counts {
+				total += n
+			}
+			if total != expired {
+				t.Fatalf("purges deleted %v, %d in total, want %d", counts, total, expired)
+			}
+			var left int
+			if err := a.db.QueryRow(`SELECT COUNT(*) FROM flows`).Scan(&left); err != nil || left != 5 {
+				t.Fatalf("%d flows left (%v), want 5", left, err)
+			}
+		})
+	}
+}
+
+// TestPurgeStepsAside: while another instance holds the purge lock, a
+// PostgreSQL purge returns at once with nothing done instead of queueing.
+func TestPurgeStepsAside(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute) // a hang fails instead of blocking
+	defer cancel()
+	s := migrated(t, pgtest.URL(t))
+	now := time.Now()
+	if err := s.CreateFlow(ctx, core.Flow{ID: "old", CreatedAt: now, ExpiresAt: now.Add(-time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	other, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := s.d.lock(ctx, other, lockPurge, purgeFlows[postgresID], true); err != nil || !ok {
+		t.Fatal(ok, err)
+	}
+	n, err := s.PurgeFlows(ctx, now)
+	if err != nil || n != 0 {
+		t.Fatalf("PurgeFlows while another instance purges = %d, %v; want 0", n, err)
+	}
+	if err := other.Rollback(); err != nil {
+		t.Fatal(err)
+	}
+	if n, err = s.PurgeFlows(ctx, now); err != nil || n != 1 {
+		t.Fatalf("PurgeFlows = %d, %v; want 1", n, err)
+	}
+}
+
+// TestUniqueInDatabase checks that the rules hold against SQL that
+// bypasses the Go code.
+func TestUniqueInDatabase(t *testing.T) {
+	eachDatabase(t, func(t *testing.T, dsn func(testing.TB) string) {
+		s := migrated(t, dsn(t))
+		perms, _ := s.d.stringsArg(nil)
+		at := s.d.timeArg(time.Now())
+		user := func(id, email, key string, verified bool, password string) error {
+			_, err := s.db.Exec(sqlText(`INSERT INTO users (id, email, email_key, email_verified, nickname, avatar, password_hash, status, permissions, language, created_at)
+				VALUES ($1, $2, $3, $4, '', '', $5, 'active', $6, '', $7)`)[s.d.id], id, email, key, verified, password, perms, at)
+			return err
+		}
+		identity := func(provider, subject, userID string) error {
+			_, err := s.db.Exec(sqlText(`INSERT INTO identities (provider_id, issuer, subject, user_id, email, email_verified, name, avatar, linked_at)
+				VALUES ($1, 'iss', $2, $3, '', false, '', '', $4)`)[s.d.id], provider, subject, userID, at)
+			return err
+		}
+		steps := []struct {
+			name string
+			err  error
+			ok   bool
+		}{
+			{"first owner", user("u1", "A@x.io", "a@x.io", true, ""), true},
+			{"second verified", user("u2", "a@X.io", "a@x.io", true, ""), false},
+			{"second with password", user("u2", "a@X.io", "a@x.io", false, "h"), false},
+			{"unverified passwordless", user("u2", "a@X.io", "a@x.io", false, ""), true},
+			{"other email", user("u3", "b@x.io", "b@x.io", false, "h"), true},
+			{"identity", identity("logto", "s1", "u1"), true},
+			{"same identity elsewhere", identity("logto", "s1", "u3"), false},
+			{"second identity of a provider", identity("logto", "s2", "u1"), false},
+			{"unknown user", identity("logto", "s2", "nobody"), false},
+			{"another user", identity("logto", "s2", "u3"), true},
+		}
+		for _, st := range steps {
+			if (st.err == nil) != st.ok {
+				t.Errorf("%s: error %v, want ok=%v", st.name, st.err, st.ok)
+			}
+		}
+	})
+}
+
+func TestOpenBadDSN(t *testing.T) {
+	for _, dsn := range []string{"postgres://user:s3cret@host:notaport/db", "mysql://user:s3cret@host/db", "sqlite:x.db"} {
+		_, err := Open(context.Background(), dsn)
+		if err == nil || strings.Contains(err.Error(), "s3cret") {
+			t.Errorf("Open(%q) = %v", dsn, err)
+		}
+	}
+}
+
+func TestParseSQLiteDSN(t *testing.T) {
+	tests := []struct {
+		dsn, path string
+		ok        bool
+	}{
+		{"sqlite:///var/lib/tether/tether.db", "/var/lib/tether/tether.db", true},
+		{"sqlite://tether.db", "tether.db", true},
+		{"sqlite://data/tether.db", "data/tether.db", true},
+		{"sqlite://./tether.db", "./tether.db", true},
+		{"sqlite::memory:", "", true},
+		{"sqlite://", "", false},
+		{"sqlite:///", "", false},
+		{"sqlite:tether.db", "", false},
+		{"sqlite:///x.db?_pragma=foreign_keys(0)", "", false},
+		{"postgres://localhost/tether", "", false},
+		{"/var/lib/tether.db", "", false},
+	}
+	for _, tt := range tests {
+		path, err := ParseSQLiteDSN(tt.dsn)
+		if (err == nil) != tt.ok || path != tt.path {
+			t.Errorf("ParseSQLiteDSN(%q) = %q, %v; want %q, ok=%v", tt.dsn, path, err, tt.path, tt.ok)
+		}
+	}
+}
+
+func TestReadMigrations(t *testing.T) {
+	file := func(s string) *fstest.MapFile { return &fstest.MapFile{Data: []byte(s)} }
+	tests := []struct {
+		name     string
+		fsys     fstest.MapFS
+		versions []int
+		err      string
+	}{
+		{"empty", fstest.MapFS{}, nil, ""},
+		{"sorted by number", fstest.MapFS{"0002_b.sql": file("B"), "0001_a.sql": file("A"), "0010_j.sql~": file("not .sql")}, []int{1, 2}, ""},
+		{"gap", fstest.MapFS{"0001_a.sql": file(""), "0003_c.sql": file("")}, nil, "expected version 2"},
+		{"duplicate", fstest.MapFS{"0001_a.sql": file(""), "0001_b.sql": file("")}, nil, "expected version 2"},
+		{"starts at 2", fstest.MapFS{"0002_a.sql": file("")}, nil, "expected version 1"},
+		{"bad name", fstest.MapFS{"init.sql": file("")}, nil, "positive version number"},
+		{"zero", fstest.MapFS{"0000_init.sql": file("")}, nil, "positive version number"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ms, err := readMigrations(tt.fsys)
+			if tt.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.err) {
+					t.Fatalf("error = %v, want one containing %q", err, tt.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []int
+			for _, m := range ms {
+				got = append(got, m.version)
+			}
+			if fmt.Sprint(got) != fmt.Sprint(tt.versions) {
+				t.Fatalf("versions = %v, want %v", got, tt.versions)
+			}
+		})
+	}
+	// Both dialects have the same versions, so a schema change is never
+	// made on one database only.
+	lite, err := loadMigrations(sqliteDialect())
+	if err != nil {
+		t.Fatal(err)
+	}
+	pg, err := loadMigrations(postgresDialect())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(lite) != len(pg) {
+		t.Fatalf("SQLite has %d migrations, PostgreSQL %d", len(lite), len(pg))
+	}
+	for i := range lite {
+		if lite[i].name != pg[i].name {
+			t.Errorf("migration %d is %s on SQLite, %s on PostgreSQL", i+1, lite[i].name, pg[i].name)
+		}
+	}
+}
+
+// TestSQLiteSettings checks the connection settings openSQLite promises.
+func TestSQLiteSettings(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "tether.db")
+	s := migrated(t, "sqlite://"+path)
+	info, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if mode := info.Mode().Perm(); mode != 0o600 {
+		t.Errorf("database file mode %v, want 0600", mode)
+	}
+	for _, db := range []struct {
+		name string
+		q    querier
+	}{{"writer", s.db}, {"reader", s.read.db}} {
+		for pragma, want := range map[string]string{
+			"journal_mode": "wal",
+			"foreign_keys": "1",
+			"busy_timeout": fmt.Sprint(busyTimeout.Milliseconds()),
+		} {
+			var got string
+			if err := db.q.QueryRowContext(context.Background(), "PRAGMA "+pragma).Scan(&got); err != nil {
+				t.Fatal(err)
+			}
+			if got != want {
+				t.Errorf("%s: PRAGMA %s = %s, want %s", db.name, pragma, got, want)
+			}
+		}
+	}
+	if _, err := s.read.db.ExecContext(context.Background(), `DELETE FROM users`); err == nil {
+		t.Error("the read pool accepted a write")
+	}
+}
+
+// TestSQLiteTwoStoresOneFile opens the file twice, as the CLI does next
+// to a running server: writes from both neither fail with SQLITE_BUSY nor
+// get lost.
+func TestSQLiteTwoStoresOneFile(t *testing.T) {
+	ctx := context.Background()
+	dsn := "sqlite://" + filepath.Join(t.TempDir(), "tether.db")
+	a := migrated(t, dsn)
+	b := openDSN(t, dsn)
+	u := core.User{ID: "u", Email: "u@x.io", Status: core.StatusActive, CreatedAt: time.Now()}
+	if err := a.CreateUser(ctx, u); err != nil {
+		t.Fatal(err)
+	}
+	const n = 20
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for i := range n {
+		s := []*Store{a, b}[i%2]
+		wg.Go(func() {
+			_, err := s.UpdateUser(ctx, u.ID, func(u *core.User) error {
+				u.Permissions = append(u.Permissions, fmt.Sprint(i))
+				return nil
+			})
+			errs <- err
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := b.GetUser(ctx, u.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got.Permissions) != n {
+		t.Fatalf("%d permissions after %d updates through two stores", len(got.Permissions), n)
+	}
+}
+
+// TestGroupCommit: SQLite's concurrent writers share commits, and each
+// still gets its own result: a failing transaction in a batch is rolled
+// back alone, a panicking one panics in its caller, and the batch's
+// others commit.
+func TestGroupCommit(t *testing.T) {
+	s := migrated(t, "sqlite://"+filepath.Join(t.TempDir(), "tether.db"))
+	ctx := context.Background()
+	var jobs atomic.Int64
+	// Hold the writer with one slow job so the next ones queue up and
+	// meet in one batch.
+	hold := make(chan struct{})
+	started := make(chan struct{})
+	go s.Update(ctx, func(core.Queries) error { close(started); <-hold; return nil })
+	<-started
+	const n = 24
+	var wg sync.WaitGroup
+	errs := make([]error, n)
+	users := make([]core.User, n)
+	for i := range n {
+		users[i] = core.User{ID: fmt.Sprint("u", i), Email: fmt.Sprintf("u%d@x.io", i), Status: core.StatusActive, CreatedAt: time.Now()}
+		wg.Go(func() {
+			defer func() {
+				if v := recover(); v != nil {
+					errs[i] = fmt.Errorf("panicked: %v", v)
+				}
+			}()
+			errs[i] = s.Update(ctx, func(q core.Queries) error {
+				jobs.Add(1)
+				if err := q.CreateUser(ctx, users[i]); err != nil {
+					return err
+				}
+				switch i % 6 {
+				case 1:
+					return errors.New("no thanks")
+				case 2:
+					panic("boom")
+				}
+				return nil
+			})
+		})
+	}
+	// Let the queue fill (every job blocks on the writer), then release
+	// the writer.
+	time.Sleep(200 * time.Millisecond)
+	before := s.gc.batches.Load()
+	close(hold)
+	wg.Wait()
+	if got := s.gc.batches.Load() - before; got > n/4 {
+		t.Errorf("%d waiting transactions took %d commits; want them to share a few", n, got)
+	}
+	for i, err := range errs {
+		_, gerr := s.GetUser(ctx, users[i].ID)
+		switch i % 6 {
+		case 1:
+			if err == nil || err.Error() != "no thanks" {
+				t.Errorf("job %d: %v, want its own error", i, err)
+			}
+			if !errors.Is(gerr, core.ErrNotFound) {
+				t.Errorf("job %d: its user exists after its transaction failed", i)
+			}
+		case 2:
+			if err == nil || !strings.Contains(err.Error(), "panicked: boom") {
+				t.Errorf("job %d: %v, want a panic in the caller", i, err)
+			}
+			if !errors.Is(gerr, core.ErrNotFound) {
+				t.Errorf("job %d: its user exists after it panicked", i)
+			}
+		default:
+			if err != nil || gerr != nil {
+				t.Errorf("job %d: %v, user %v", i, err, gerr)
+			}
+		}
+	}
+	if jobs.Load() != n {
+		t.Fatalf("%d jobs ran, want %d", jobs.Load(), n)
+	}
+}
