@@ -249,7 +249,6 @@ func (r *RP) Exchange(ctx context.Context, req *AuthRequest, code string) (*Toke
 		return t, nil
 	}
 	t.Claims, err = r.VerifyIDToken(ctx, t.IDToken, Expect{Nonce: req.Nonce, AccessToken: t.AccessToken, MaxAge: req.MaxAge})
-	t.nonce = req.Nonce
 	return t, err
 }
 
@@ -357,7 +356,6 @@ func (r *RP) Refresh(ctx context.Context, tokens *Tokens) (*Tokens, error) {
 	if err != nil {
 		return nil, err
 	}
-	t.nonce = tokens.nonce
 	if t.IDToken == "" {
 		t.IDToken, t.Claims = tokens.IDToken, tokens.Claims
 		return t, nil

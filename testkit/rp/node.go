@@ -69,7 +69,11 @@ func (e *NodeError) Error() string {
 	if e.OAuthError != "" {
 		s += " " + e.OAuthError
 	}
-	return s + ": " + e.Message
+	s += ": " + e.Message
+	if e.Description != "" {
+		s += " (" + e.Description + ")"
+	}
+	return s
 }
 
 type nodeAnswer struct {

@@ -195,8 +195,6 @@ type Tokens struct {
 	Response map[string]any
 	// OAuth2 is the x/oauth2 token (Go RP only).
 	OAuth2 *oauth2.Token
-
-	nonce string // the nonce the ID token was checked against
 }
 
 // Subject is the ID token's sub, "" without one.

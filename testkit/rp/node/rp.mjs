@@ -4,6 +4,12 @@
 // implementation. Every check is openid-client's own: this script adds
 // none, so a test that passes here passes for the library, not for us.
 //
+// One setting is not the library's default: enableNonRepudiationChecks.
+// By default openid-client trusts an ID token that comes straight from
+// the token endpoint without checking its signature (OpenID Connect Core
+// §3.1.3.7 allows it over TLS); tests of an OP must see its signatures
+// checked, by JWKS, as most RPs do.
+//
 // Environment: RP_CONFIG, a JSON object
 //   {issuer, client_id, client_secret?, auth_method?, redirect_uri,
 //    scopes?, clock_tolerance?}
@@ -76,6 +82,7 @@ async function configuration() {
   if (cfg.client_secret) metadata.client_secret = cfg.client_secret;
   const c = new client.Configuration(meta, cfg.client_id, metadata, clientAuth(meta));
   if (insecure) client.allowInsecureRequests(c);
+  client.enableNonRepudiationChecks(c);
   config = c;
   return c;
 }
