@@ -73,16 +73,16 @@ func newCraftedOP(t testing.TB) *craftedOP {
 	}
 	mux.HandleFunc("GET /.well-known/openid-configuration", func(w http.ResponseWriter, r *http.Request) {
 		reply(w, map[string]any{
-			"issuer":                                op.issuer,
-			"authorization_endpoint":                op.issuer + "/auth",
-			"token_endpoint":                        op.issuer + "/token",
-			"userinfo_endpoint":                     op.issuer + "/userinfo",
-			"jwks_uri":                              op.issuer + "/jwks",
-			"response_types_supported":              []string{"code"},
-			"subject_types_supported":               []string{"public"},
-			"id_token_signing_alg_values_supported": []string{"RS256"},
-			"token_endpoint_auth_methods_supported": []string{"client_secret_basic"},
-			"code_challenge_methods_supported":      []string{"S256"},
+			"issuer":                                         op.issuer,
+			"authorization_endpoint":                         op.issuer + "/auth",
+			"token_endpoint":                                 op.issuer + "/token",
+			"userinfo_endpoint":                              op.issuer + "/userinfo",
+			"jwks_uri":                                       op.issuer + "/jwks",
+			"response_types_supported":                       []string{"code"},
+			"subject_types_supported":                        []string{"public"},
+			"id_token_signing_alg_values_supported":          []string{"RS256"},
+			"token_endpoint_auth_methods_supported":          []string{"client_secret_basic"},
+			"code_challenge_methods_supported":               []string{"S256"},
 			"authorization_response_iss_parameter_supported": true,
 		})
 	})
