@@ -60,7 +60,9 @@ type Config struct {
 	HTTPClient *http.Client
 	// UserAgent drives the OP's login for Login. Without it Login fails.
 	UserAgent UserAgent
-	// ClockSkew is the leeway for iat, exp and auth_time; default 2 min.
+	// ClockSkew is the Go RP's leeway for iat and auth_time (go-oidc
+	// checks exp against Now without one) and openid-client's clock
+	// tolerance; default 2 min.
 	ClockSkew time.Duration
 	// Now is the Go RP's clock; default time.Now.
 	Now func() time.Time
