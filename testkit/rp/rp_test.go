@@ -1,6 +1,8 @@
 package rp_test
 
 import (
+	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"net/url"
 	"strings"
@@ -130,6 +132,44 @@ func TestPanva(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestPanvaLogto signs in at panva configured like Logto: an issuer with
+// a path and ES384 ID tokens.
+func TestPanvaLogto(t *testing.T) {
+	t.Parallel()
+	op := testpeer.Panva(t, testpeer.PanvaOptions{Logto: true})
+	for _, k := range kinds {
+		t.Run(k.name, func(t *testing.T) {
+			t.Parallel()
+			c := k.new(t, peerConfig(t, op, op.Browser(t), testpeer.Alice, "openid", "email", "offline_access"))
+			tok := rp.MustLogin(t, c, url.Values{"prompt": {"consent"}})
+			if alg := jwtAlg(t, tok.IDToken); alg != "ES384" {
+				t.Errorf("ID token alg %s, want ES384", alg)
+			}
+			if info := rp.MustUserInfo(t, c, tok); info["email"] != testpeer.Alice.Email {
+				t.Errorf("userinfo %v", info)
+			}
+			if next := rp.MustRefresh(t, c, tok); next.Subject() != testpeer.Alice.Subject {
+				t.Errorf("refreshed sub %q", next.Subject())
+			}
+		})
+	}
+}
+
+// jwtAlg reads the alg of a compact JWS.
+func jwtAlg(t *testing.T, raw string) string {
+	t.Helper()
+	head, _, _ := strings.Cut(raw, ".")
+	b, err := base64.RawURLEncoding.DecodeString(head)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var h struct{ Alg string }
+	if err := json.Unmarshal(b, &h); err != nil {
+		t.Fatal(err)
+	}
+	return h.Alg
 }
 
 func TestZitadel(t *testing.T) {
