@@ -1,8 +1,8 @@
 // Package testenv tells tests where the real components they need are
-// (PostgreSQL, Chromium, the node OpenID provider) and enforces the rule
-// that, with CI=true, a missing component fails the test instead of
-// skipping it. scripts/test provisions the components and sets the
-// TETHERTEST_* variables read here.
+// (PostgreSQL, Chromium, the node OpenID provider and relying party) and
+// enforces the rule that, with CI=true, a missing component fails the
+// test instead of skipping it. scripts/test provisions the components and
+// sets the TETHERTEST_* variables read here.
 package testenv
 
 import (
@@ -20,6 +20,9 @@ const (
 	Chromium = "TETHERTEST_CHROMIUM"
 	// NodeModules is the node_modules folder holding oidc-provider.
 	NodeModules = "TETHERTEST_NODE_MODULES"
+	// RPNodeModules is the node_modules folder holding openid-client,
+	// the node relying party of testkit/rp.
+	RPNodeModules = "TETHERTEST_RP_NODE_MODULES"
 	// Output is a folder where tests leave artifacts (screenshots).
 	Output = "TETHERTEST_OUTPUT"
 )

@@ -29,8 +29,12 @@ type PanvaOptions struct {
 	// RedirectURIs default to http://rp.test/callback.
 	RedirectURIs []string
 	// AuthMethod is the client's token endpoint auth method:
-	// client_secret_basic (default) or client_secret_post.
+	// client_secret_basic (default), client_secret_post, or none for a
+	// public client (OP.ClientSecret is then empty).
 	AuthMethod string
+	// PostLogoutRedirectURIs are registered for RP-initiated logout;
+	// default http://rp.test/logged-out.
+	PostLogoutRedirectURIs []string
 }
 
 // panvaStartTimeout bounds node's start; it is a safety net, not a
@@ -57,6 +61,13 @@ func Panva(t testing.TB, opts PanvaOptions) *OP {
 	if opts.AuthMethod == "" {
 		opts.AuthMethod = "client_secret_basic"
 	}
+	if len(opts.PostLogoutRedirectURIs) == 0 {
+		opts.PostLogoutRedirectURIs = []string{defaultPostLogoutRedirectURI}
+	}
+	secret := ClientSecret
+	if opts.AuthMethod == "none" {
+		secret = ""
+	}
 	mode := "plain"
 	if opts.Logto {
 		mode = "logto"
@@ -78,8 +89,9 @@ func Panva(t testing.TB, opts PanvaOptions) *OP {
 		"MODE="+mode,
 		"PORT=0",
 		"CLIENT_ID="+ClientID,
-		"CLIENT_SECRET="+ClientSecret,
+		"CLIENT_SECRET="+secret,
 		"REDIRECT_URIS="+strings.Join(opts.RedirectURIs, ","),
+		"POST_LOGOUT_REDIRECT_URIS="+strings.Join(opts.PostLogoutRedirectURIs, ","),
 		"AUTH_METHOD="+opts.AuthMethod,
 	)
 	stderr := &testenv.SyncBuffer{}
@@ -126,11 +138,12 @@ func Panva(t testing.TB, opts PanvaOptions) *OP {
 		t.Fatalf("panva OP: issuer %q: %v", hello.Issuer, err)
 	}
 	return &OP{
-		Issuer:       hello.Issuer,
-		ClientID:     ClientID,
-		ClientSecret: ClientSecret,
-		RedirectURIs: opts.RedirectURIs,
-		origin:       u.Scheme + "://" + u.Host,
-		panva:        true,
+		Issuer:                 hello.Issuer,
+		ClientID:               ClientID,
+		ClientSecret:           secret,
+		RedirectURIs:           opts.RedirectURIs,
+		PostLogoutRedirectURIs: opts.PostLogoutRedirectURIs,
+		origin:                 u.Scheme + "://" + u.Host,
+		panva:                  true,
 	}
 }

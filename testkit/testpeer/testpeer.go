@@ -27,6 +27,9 @@ type OP struct {
 	// RedirectURIs are the client's registered redirect URIs; the first
 	// is the default for tests.
 	RedirectURIs []string
+	// PostLogoutRedirectURIs are registered for RP-initiated logout
+	// (panva only; zitadel's example OP registers none).
+	PostLogoutRedirectURIs []string
 
 	origin string // scheme://host:port of the OP
 	panva  bool
@@ -61,6 +64,10 @@ var (
 // defaultRedirectURI is registered when a test names none. Nothing listens
 // there: the browser stops at the redirect to it.
 const defaultRedirectURI = "http://rp.test/callback"
+
+// defaultPostLogoutRedirectURI is panva's post-logout redirect URI when a
+// test names none.
+const defaultPostLogoutRedirectURI = "http://rp.test/logged-out"
 
 // Client credentials registered on every OP.
 const (
@@ -106,6 +113,25 @@ func (op *OP) Browser(t testing.TB) *Browser {
 func (op *OP) Login(t testing.TB, authURL string, user User) *url.URL {
 	t.Helper()
 	return op.Browser(t).Login(authURL, user)
+}
+
+// UserAgent returns a login driver for relying-party harnesses (it has
+// testkit/rp's UserAgent type): each call signs user in at authURL and
+// returns the redirect back, as Login does. Its logins share one new
+// browser, so the OP's session carries from one to the next, as in a
+// person's browser.
+func (op *OP) UserAgent(t testing.TB, user User) func(authURL string) (*url.URL, error) {
+	return op.Browser(t).UserAgent(user)
+}
+
+// UserAgent returns a login driver that signs user in with this browser:
+// see OP.UserAgent. It fails the test, rather than returning an error,
+// when the OP's pages do not lead back to the relying party.
+func (b *Browser) UserAgent(user User) func(authURL string) (*url.URL, error) {
+	return func(authURL string) (*url.URL, error) {
+		b.t.Helper()
+		return b.Login(authURL, user), nil
+	}
 }
 
 // maxSteps bounds one login's requests, so a redirect loop fails the test.

@@ -9,8 +9,9 @@
 //               an API resource indicator.
 //
 // Environment: MODE, PORT (0 or unset: any free port), CLIENT_ID,
-// CLIENT_SECRET, REDIRECT_URIS (comma-separated), AUTH_METHOD
-// (client_secret_basic or client_secret_post).
+// CLIENT_SECRET, REDIRECT_URIS and POST_LOGOUT_REDIRECT_URIS
+// (comma-separated), AUTH_METHOD (client_secret_basic, client_secret_post,
+// or none: a public client, without a secret).
 //
 // It listens on 127.0.0.1 and prints one JSON line {"issuer": ...} on
 // stdout once it serves requests. GET /__test/last-authorization (outside
@@ -60,12 +61,15 @@ const profiles = {
 
 const client = {
   client_id: env.CLIENT_ID || 'test-client',
-  client_secret: env.CLIENT_SECRET || 'test-secret',
   redirect_uris: (env.REDIRECT_URIS || 'http://rp.test/callback').split(','),
+  post_logout_redirect_uris: (env.POST_LOGOUT_REDIRECT_URIS || 'http://rp.test/logged-out').split(','),
   grant_types: ['authorization_code', 'refresh_token'],
   response_types: ['code'],
   token_endpoint_auth_method: env.AUTH_METHOD || 'client_secret_basic',
 };
+if (client.token_endpoint_auth_method !== 'none') {
+  client.client_secret = env.CLIENT_SECRET || 'test-secret';
+}
 const idTokenAlg = logto ? 'ES384' : 'RS256';
 client.id_token_signed_response_alg = idTokenAlg;
 
