@@ -3,8 +3,10 @@ package mail
 import (
 	"bytes"
 	"crypto/rand"
+	"encoding/base64"
 	"errors"
 	"fmt"
+	"io"
 	"maps"
 	"mime"
 	"mime/multipart"
@@ -31,7 +33,7 @@ var reserved = map[string]bool{
 const maxLine = 78
 
 // encode renders m as an RFC 5322 message from from: UTF-8 text in
-// quoted-printable, multipart/alternative when there is an HTML body,
+// quoted-printable or base64, multipart/alternative when there is an HTML body,
 // non-ASCII header text in RFC 2047 encoded words, CRLF line endings.
 // Dot-stuffing is left to the SMTP data writer. now stamps a message
 // without a Date.
@@ -78,7 +80,7 @@ func encode(m Message, from *netmail.Address, now time.Time) ([]byte, error) {
 
 	var b bytes.Buffer
 	header := func(name, value string) {
-		b.WriteString(fold(name + ": " + value))
+		b.WriteString(fold(name, value))
 		b.WriteString("\r\n")
 	}
 	header("From", from.String())
@@ -95,10 +97,11 @@ func encode(m Message, from *netmail.Address, now time.Time) ([]byte, error) {
 	}
 
 	if m.HTML == "" {
+		enc := bodyEncoding(m.Text)
 		header("Content-Type", "text/plain; charset=utf-8")
-		header("Content-Transfer-Encoding", "quoted-printable")
+		header("Content-Transfer-Encoding", enc)
 		b.WriteString("\r\n")
-		if err := writeQP(&b, m.Text); err != nil {
+		if err := writeBody(&b, enc, m.Text); err != nil {
 			return nil, err
 		}
 		return b.Bytes(), nil
@@ -109,14 +112,15 @@ func encode(m Message, from *netmail.Address, now time.Time) ([]byte, error) {
 	b.WriteString("\r\n")
 	// The last alternative is the preferred one (RFC 2046 §5.1.4).
 	for _, part := range []struct{ typ, body string }{{"text/plain", m.Text}, {"text/html", m.HTML}} {
+		enc := bodyEncoding(part.body)
 		w, err := mw.CreatePart(textproto.MIMEHeader{
 			"Content-Type":              {part.typ + "; charset=utf-8"},
-			"Content-Transfer-Encoding": {"quoted-printable"},
+			"Content-Transfer-Encoding": {enc},
 		})
 		if err != nil {
 			return nil, err
 		}
-		if err := writeQP(w, part.body); err != nil {
+		if err := writeBody(w, enc, part.body); err != nil {
 			return nil, err
 		}
 	}
@@ -126,63 +130,96 @@ func encode(m Message, from *netmail.Address, now time.Time) ([]byte, error) {
 	return b.Bytes(), nil
 }
 
-// writeQP writes s quoted-printable. In text mode the writer turns every
-// line break into CRLF and keeps lines within 76 characters with soft
-// breaks, so long links survive mail servers that wrap lines.
-func writeQP(w interface{ Write([]byte) (int, error) }, s string) error {
+// bodyEncoding picks the transfer encoding of a body: quoted-printable
+// when it is mostly ASCII (English text, HTML markup), which stays
+// readable in the source, and base64 when it is mostly not (Chinese text),
+// where quoted-printable would triple its size.
+func bodyEncoding(s string) string {
+	if asciiShare(s) < 2.0/3 {
+		return "base64"
+	}
+	return "quoted-printable"
+}
+
+// writeBody writes s in the transfer encoding enc with CRLF line endings
+// and lines within 76 characters, so that long links survive mail
+// servers that wrap lines.
+func writeBody(w io.Writer, enc, s string) error {
+	s = strings.ReplaceAll(s, "\r\n", "\n")
 	if !strings.HasSuffix(s, "\n") {
 		s += "\n"
 	}
+	if enc == "base64" {
+		s = strings.ReplaceAll(s, "\n", "\r\n")
+		e := base64.StdEncoding.EncodeToString([]byte(s))
+		for len(e) > 76 {
+			if _, err := io.WriteString(w, e[:76]+"\r\n"); err != nil {
+				return err
+			}
+			e = e[76:]
+		}
+		_, err := io.WriteString(w, e+"\r\n")
+		return err
+	}
+	// In text mode the writer turns every line break into CRLF.
 	qp := quotedprintable.NewWriter(w)
-	if _, err := qp.Write([]byte(s)); err != nil {
+	if _, err := io.WriteString(qp, s); err != nil {
 		return err
 	}
 	return qp.Close()
+}
+
+// asciiShare is the share of printable ASCII bytes (and line breaks and
+// tabs) in s; 1 for "".
+func asciiShare(s string) float64 {
+	if s == "" {
+		return 1
+	}
+	n := 0
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; (c >= ' ' && c <= '~') || c == '\n' || c == '\r' || c == '\t' {
+			n++
+		}
+	}
+	return float64(n) / float64(len(s))
 }
 
 // encodeText returns s as header text: unchanged when it is printable
 // ASCII, else as RFC 2047 encoded words, B (base64) when most of it is
 // not ASCII (Chinese), Q when most of it is (an accent, a dash).
 func encodeText(s string) string {
-	ascii := 0
-	for i := 0; i < len(s); i++ {
-		if s[i] >= ' ' && s[i] <= '~' {
-			ascii++
-		}
-	}
-	if ascii == len(s) {
+	switch share := asciiShare(s); {
+	case share == 1:
 		return s
-	}
-	if ascii*3 < len(s)*2 {
+	case share < 2.0/3:
 		return mime.BEncoding.Encode("utf-8", s)
 	}
 	return mime.QEncoding.Encode("utf-8", s)
 }
 
-// fold breaks a header line at spaces so that its lines stay within
-// maxLine where a space allows it. Encoded words never contain spaces,
-// so they are never split.
-func fold(line string) string {
+// fold writes a header field, breaking its line at spaces of the value
+// so that lines stay within maxLine where a space allows it. Encoded
+// words never contain spaces, so they are never split.
+func fold(name, value string) string {
+	line := name + ": " + value
 	if len(line) <= maxLine {
 		return line
 	}
 	var b strings.Builder
-	start := 0 // start of the current output line in line
-	last := -1 // last space seen on the current line
-	for i := 0; i < len(line); i++ {
-		if line[i] == ' ' && i > start {
-			if i-start > maxLine && last > start {
-				b.WriteString(line[start:last])
-				b.WriteString("\r\n")
-				start = last
-			}
-			last = i
+	start := 0            // start of the current output line in line
+	last := len(name) + 1 // last space where the line may break; not the one after the colon
+	for i := last + 1; i <= len(line); i++ {
+		if i < len(line) && line[i] != ' ' {
+			continue
 		}
-	}
-	if len(line)-start > maxLine && last > start {
-		b.WriteString(line[start:last])
-		b.WriteString("\r\n")
-		start = last
+		// i is a space or the end: if the text since start is too
+		// long, break at the previous space.
+		if i-start > maxLine && last > start && last > len(name)+1 {
+			b.WriteString(line[start:last])
+			b.WriteString("\r\n")
+			start = last
+		}
+		last = i
 	}
 	b.WriteString(line[start:])
 	return b.String()

@@ -81,9 +81,9 @@ type Error struct {
 	// succeed: the message is malformed or its recipient, sender or
 	// content was refused with a 5xx reply. Everything about reaching and
 	// talking to the mail server (refused connections, timeouts, unknown
-	// host, TLS, a 5xx to AUTH) is temporary: it is the server's or the
-	// configuration's fault, not the message's, and the message can go
-	// out once it is fixed.
+	// host, TLS, a 5xx to AUTH, 530 "authentication required") is
+	// temporary: it is the server's or the configuration's fault, not the
+	// message's, and the message can go out once it is fixed.
 	Permanent bool
 	Err       error
 }

@@ -252,10 +252,16 @@ func (s *SMTP) session(ctx context.Context, do func(*smtp.Client) error) error {
 	defer stop()
 
 	err = s.converse(conn, do)
-	if err != nil && ctx.Err() != nil {
+	if err != nil {
+		// Say why the connection timed out. The connection's deadline
+		// may fire a moment before ctx notices its own.
+		cause := ctx.Err()
+		if d, ok := ctx.Deadline(); ok && cause == nil && !time.Now().Before(d) {
+			cause = context.DeadlineExceeded
+		}
 		var e *Error
-		if errors.As(err, &e) && e.Code == 0 {
-			e.Err = fmt.Errorf("%w (%w)", ctx.Err(), e.Err)
+		if cause != nil && errors.As(err, &e) && e.Code == 0 {
+			e.Err = fmt.Errorf("%w (%w)", cause, e.Err)
 		}
 	}
 	return err
@@ -367,6 +373,8 @@ func (a *loginAuth) Next(fromServer []byte, more bool) ([]byte, error) {
 // Errors without a reply (network, timeout, TLS) are temporary, and so is
 // anything that fails before MAIL: greeting, EHLO, STARTTLS and AUTH
 // failures concern the server or tether's configuration, not the message.
+// For the same reason 530 (authentication or TLS required, RFC 4954) is
+// temporary at any step.
 func replyError(op string, err error) *Error {
 	e := &Error{Op: op, Err: err}
 	var tp *textproto.Error
@@ -374,7 +382,7 @@ func replyError(op string, err error) *Error {
 		e.Code = tp.Code
 		switch op {
 		case "mail", "rcpt", "data":
-			e.Permanent = tp.Code >= 500 && tp.Code < 600
+			e.Permanent = tp.Code >= 500 && tp.Code < 600 && tp.Code != 530
 		}
 	}
 	return e

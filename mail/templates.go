@@ -154,9 +154,10 @@ func (s Site) AccountDeleted(lang, to string) (Message, error) {
 
 // view is what the layouts render.
 type view struct {
-	Lang, Name, PublicURL, Subject  string
-	Greeting, Intro, Note, Footer   string
-	Action, Link, Expires, CopyLink string
+	Lang, Name, PublicURL, Subject string
+	Greeting, Intro, Note, Footer  string
+	Action, ActionLine, Link       string
+	Expires, CopyLink              string
 }
 
 func (s Site) build(kind, lang, to, link string, valid time.Duration, introArgs, noteArgs []any) (Message, error) {
@@ -191,6 +192,7 @@ func (s Site) build(kind, lang, to, link string, valid time.Duration, introArgs,
 	}
 	if withLink {
 		v.Action, v.Link, v.CopyLink = t[kind+".action"], link, t["copy_link"]
+		v.ActionLine = fmt.Sprintf(t["action_line"], v.Action)
 		v.Expires = fmt.Sprintf(t["expires"], duration(t, valid))
 	}
 

@@ -1,5 +1,5 @@
 // Package testenv tells tests where the real components they need are
-// (PostgreSQL, Chromium, the node OpenID provider) and enforces the rule
+// (PostgreSQL, Chromium, the node OpenID provider, mailpit) and enforces the rule
 // that, with CI=true, a missing component fails the test instead of
 // skipping it. scripts/test provisions the components and sets the
 // TETHERTEST_* variables read here.
@@ -20,6 +20,14 @@ const (
 	Chromium = "TETHERTEST_CHROMIUM"
 	// NodeModules is the node_modules folder holding oidc-provider.
 	NodeModules = "TETHERTEST_NODE_MODULES"
+	// MailpitBin is the mailpit binary, for tests that start their own
+	// SMTP server (testkit/mailtest.Start).
+	MailpitBin = "TETHERTEST_MAILPIT_BIN"
+	// MailpitSMTP is host:port of a shared mailpit SMTP server that takes
+	// any recipient, without TLS or authentication.
+	MailpitSMTP = "TETHERTEST_MAILPIT_SMTP"
+	// MailpitAPI is the base URL of that server's HTTP API.
+	MailpitAPI = "TETHERTEST_MAILPIT_API"
 	// Output is a folder where tests leave artifacts (screenshots).
 	Output = "TETHERTEST_OUTPUT"
 )
