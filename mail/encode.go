@@ -197,9 +197,10 @@ func encodeText(s string) string {
 	return mime.QEncoding.Encode("utf-8", s)
 }
 
-// fold writes a header field, breaking its line at spaces of the value
-// so that lines stay within maxLine where a space allows it. Encoded
-// words never contain spaces, so they are never split.
+// fold writes a header field, breaking its line at spaces (RFC 5322
+// folding) so that lines stay within maxLine where a space allows it.
+// Encoded words never contain spaces, so they are never split; a long
+// first word goes on a line of its own, after "Name:".
 func fold(name, value string) string {
 	line := name + ": " + value
 	if len(line) <= maxLine {
@@ -207,14 +208,14 @@ func fold(name, value string) string {
 	}
 	var b strings.Builder
 	start := 0            // start of the current output line in line
-	last := len(name) + 1 // last space where the line may break; not the one after the colon
+	last := len(name) + 1 // the last space seen: the line may break there
 	for i := last + 1; i <= len(line); i++ {
 		if i < len(line) && line[i] != ' ' {
 			continue
 		}
-		// i is a space or the end: if the text since start is too
-		// long, break at the previous space.
-		if i-start > maxLine && last > start && last > len(name)+1 {
+		// i is at a space or at the end: if the text since start is
+		// too long, break at the space before.
+		if i-start > maxLine && last > start {
 			b.WriteString(line[start:last])
 			b.WriteString("\r\n")
 			start = last
