@@ -34,6 +34,7 @@ type Config struct {
 	RateLimit    RateLimit    `yaml:"rate_limit"`
 	Events       Events       `yaml:"events"`
 	Web          Web          `yaml:"web"`
+	SMTP         SMTP         `yaml:"smtp"`
 	Providers    []Provider   `yaml:"providers"`
 }
 
@@ -84,6 +85,35 @@ type Web struct {
 	// falls back to the account page, so there is no open redirect.
 	RedirectAllowList []string `yaml:"redirect_allow_list"`
 }
+
+// SMTP is the mail server tether sends its email through (verification,
+// password reset, change of address). Without a host there is none; the
+// block is then left empty, and `tether dev` keeps mail in its outbox.
+type SMTP struct {
+	Host string `yaml:"host"`
+	// Port defaults by TLS mode: 587 starttls, 465 implicit, 25 none.
+	Port int `yaml:"port"`
+	// Username and Password authenticate (AUTH PLAIN or LOGIN), only over
+	// TLS or to a loopback host.
+	Username     string `yaml:"username"`
+	Password     string `yaml:"password" secret:"true"`
+	PasswordFile string `yaml:"password_file"`
+	// From is the sender, "tether <no-reply@example.com>"; its address is
+	// also the envelope sender.
+	From string `yaml:"from"`
+	// TLS is starttls (default), implicit or none.
+	TLS string `yaml:"tls"`
+	// CAFile is a PEM file of CA certificates to trust besides the
+	// system's, for a server with a certificate from a private CA.
+	CAFile string `yaml:"ca_file"`
+	// AllowPlaintext permits tls: none to a host other than loopback.
+	AllowPlaintext bool `yaml:"allow_plaintext"`
+	// Timeout bounds one message's whole SMTP conversation.
+	Timeout Duration `yaml:"timeout"`
+}
+
+// Enabled reports whether a mail server is configured.
+func (s SMTP) Enabled() bool { return s.Host != "" }
 
 // Provider is one upstream identity provider.
 type Provider struct {

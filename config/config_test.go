@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/tether-id/tether/testkit/mailtest"
 )
 
 const (
@@ -141,6 +143,24 @@ func TestErrorsNameTheKey(t *testing.T) {
 		{"qq issuer", base + "providers:\n  - { id: qq, kind: qq, issuer: https://x, client_id: a, client_secret: b }\n", nil, false, []string{"providers[0].issuer: not used by kind qq"}},
 		{"alg none", base + prov + ", id_token_algs: [none] }\n", nil, false, []string{`providers[0].id_token_algs[0]: unsupported algorithm "none"`}},
 		{"logto block on oidc", base + prov + ", logto: { first_screen: x } }\n", nil, false, []string{"providers[0].logto: only used by kind logto"}},
+		{"smtp without host", base + "smtp: { from: a@example.com }\n", nil, false, []string{"smtp.host: required when the smtp block is used"}},
+		{"smtp host with port", base + "smtp: { host: \"smtp.example.com:587\", from: a@example.com }\n", nil, false, []string{"smtp.host: want the host alone"}},
+		{"smtp host as URL", base + "smtp: { host: \"smtp://smtp.example.com\", from: a@example.com }\n", nil, false, []string{"smtp.host: want a host name"}},
+		{"smtp bad port", base + "smtp: { host: smtp.example.com, port: 70000, from: a@example.com }\n", nil, false, []string{"smtp.port: want 1 to 65535, got 70000"}},
+		{"smtp bad tls", base + "smtp: { host: smtp.example.com, tls: ssl, from: a@example.com }\n", nil, false, []string{`smtp.tls: want starttls, implicit or none, got "ssl"`}},
+		{"smtp no from", base + "smtp: { host: smtp.example.com }\n", nil, false, []string{"smtp.from: required"}},
+		{"smtp bad from", base + "smtp: { host: smtp.example.com, from: tether }\n", nil, false, []string{"smtp.from: not an email address"}},
+		{"smtp user without password", base + "smtp: { host: smtp.example.com, from: a@example.com, username: u }\n", nil, false, []string{"smtp.password: required with smtp.username"}},
+		{"smtp password without user", base + "smtp: { host: smtp.example.com, from: a@example.com, password: p }\n", nil, false, []string{"smtp.username: required with smtp.password"}},
+		{"smtp plaintext to remote", base + "smtp: { host: smtp.example.com, from: a@example.com, tls: none }\n", nil, false, []string{"smtp.tls: none sends mail in plain text"}},
+		{"smtp password in plaintext", base + "smtp: { host: relay.internal, from: a@example.com, tls: none, allow_plaintext: true, username: u, password: p }\n", nil, false, []string{"smtp.password: would cross the network in plain text"}},
+		{"smtp allow_plaintext with tls", base + "smtp: { host: smtp.example.com, from: a@example.com, allow_plaintext: true }\n", nil, false, []string{"smtp.allow_plaintext: only used with tls: none"}},
+		{"smtp ca file not PEM", base + "smtp: { host: smtp.example.com, from: a@example.com, ca_file: config.go }\n", nil, false, []string{"smtp.ca_file: config.go holds no PEM certificate"}},
+		{"smtp missing ca file", base + "smtp: { host: smtp.example.com, from: a@example.com, ca_file: /nonexistent/ca.pem }\n", nil, false, []string{"smtp.ca_file: open /nonexistent/ca.pem"}},
+		{"smtp unknown key", base + "smtp: { host: smtp.example.com, from: a@example.com, starttls: true }\n", nil, false, []string{"smtp.starttls: unknown key"}},
+		{"smtp negative timeout", base + "smtp: { host: smtp.example.com, from: a@example.com, timeout: -1s }\n", nil, false, []string{"smtp.timeout: must be positive"}},
+		{"smtp bad env port", base + "smtp: { host: smtp.example.com, from: a@example.com }\n", []string{"TETHER_SMTP_PORT=submission"}, false, []string{`TETHER_SMTP_PORT (smtp.port): invalid integer "submission"`}},
+		{"smtp both password and file", base + "smtp: { host: smtp.example.com, from: a@example.com, username: u, password: p, password_file: config.go }\n", nil, false, []string{"smtp.password_file: both smtp.password and smtp.password_file are set"}},
 		{"unknown env", base, []string{"TETHER_LISTN=1.2.3.4:5"}, false, []string{"TETHER_LISTN: unknown environment variable (did you mean TETHER_LISTEN?)"}},
 		{"bad env duration", base, []string{"TETHER_TOKENS_ACCESS_TTL=soon"}, false, []string{`TETHER_TOKENS_ACCESS_TTL (tokens.access_ttl): invalid duration "soon"`}},
 		{"env for unknown provider", base + prov + " }\n", []string{"TETHER_PROVIDERS_NOPE_CLIENT_SECRET=x"}, false, []string{"TETHER_PROVIDERS_NOPE_CLIENT_SECRET: unknown environment variable"}},
@@ -211,5 +231,53 @@ func TestSecretFiles(t *testing.T) {
 		if _, err := Parse([]byte(tc.yaml), nil, Options{}); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: error %v, want %q", name, err, tc.want)
 		}
+	}
+}
+
+func TestSMTP(t *testing.T) {
+	base := "public_url: https://x.example\nsecret_key: " + secret + "\nencryption_key: " + encKey + "\n"
+	dir := t.TempDir()
+	pw := filepath.Join(dir, "smtp_password")
+	if err := os.WriteFile(pw, []byte("from-file\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ca := mailtest.NewCert(t).CertFile
+	tests := []struct {
+		name string
+		yaml string
+		env  []string
+		want SMTP
+	}{
+		{"absent", "", nil, SMTP{}},
+		{"private CA", "smtp: { host: smtp.example.com, from: a@x.example, ca_file: " + ca + " }\n", nil,
+			SMTP{Host: "smtp.example.com", Port: 587, TLS: "starttls", From: "a@x.example", CAFile: ca, Timeout: Duration(time.Minute)}},
+		{"starttls by default", "smtp: { host: smtp.example.com, from: \"tether <no-reply@x.example>\", username: u, password: p }\n", nil,
+			SMTP{Host: "smtp.example.com", Port: 587, TLS: "starttls", From: "tether <no-reply@x.example>", Username: "u", Password: "p", Timeout: Duration(time.Minute)}},
+		{"implicit", "smtp: { host: smtp.example.com, tls: implicit, from: a@x.example, timeout: 20s }\n", nil,
+			SMTP{Host: "smtp.example.com", Port: 465, TLS: "implicit", From: "a@x.example", Timeout: Duration(20 * time.Second)}},
+		{"none to loopback", "smtp: { host: 127.0.0.1, tls: none, port: 1025, from: a@x.example, username: u, password: p }\n", nil,
+			SMTP{Host: "127.0.0.1", Port: 1025, TLS: "none", From: "a@x.example", Username: "u", Password: "p", Timeout: Duration(time.Minute)}},
+		{"none to a relay, accepted", "smtp: { host: relay.internal, tls: none, allow_plaintext: true, from: a@x.example }\n", nil,
+			SMTP{Host: "relay.internal", Port: 25, TLS: "none", AllowPlaintext: true, From: "a@x.example", Timeout: Duration(time.Minute)}},
+		{"password file", "smtp: { host: smtp.example.com, from: a@x.example, username: u, password_file: " + pw + " }\n", nil,
+			SMTP{Host: "smtp.example.com", Port: 587, TLS: "starttls", From: "a@x.example", Username: "u", Password: "from-file", PasswordFile: pw, Timeout: Duration(time.Minute)}},
+		{"all from the environment", "", []string{
+			"TETHER_SMTP_HOST=smtp.example.com", "TETHER_SMTP_PORT=2525", "TETHER_SMTP_FROM=a@x.example",
+			"TETHER_SMTP_USERNAME=u", "TETHER_SMTP_PASSWORD=env", "TETHER_SMTP_TLS=implicit", "TETHER_SMTP_TIMEOUT=5s",
+		}, SMTP{Host: "smtp.example.com", Port: 2525, TLS: "implicit", From: "a@x.example", Username: "u", Password: "env", Timeout: Duration(5 * time.Second)}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := Parse([]byte(base+tc.yaml), tc.env, Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.SMTP != tc.want {
+				t.Errorf("smtp =\n %+v\nwant\n %+v", c.SMTP, tc.want)
+			}
+			if c.SMTP.Enabled() != (tc.want.Host != "") {
+				t.Errorf("Enabled() = %v", c.SMTP.Enabled())
+			}
+		})
 	}
 }

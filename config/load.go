@@ -11,10 +11,12 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"time"
 
 	"go.yaml.in/yaml/v3"
 
 	"github.com/tether-id/tether/internal/seal"
+	"github.com/tether-id/tether/mail"
 	"github.com/tether-id/tether/provider/logto"
 	"github.com/tether-id/tether/provider/oidc"
 	"github.com/tether-id/tether/provider/qq"
@@ -72,6 +74,7 @@ func (c *Config) readSecretFiles() error {
 	errs := []error{
 		readSecret("secret_key", &c.SecretKey, c.SecretKeyFile),
 		readSecret("encryption_key", &c.EncryptionKey, c.EncryptionKeyFile),
+		readSecret("smtp.password", &c.SMTP.Password, c.SMTP.PasswordFile),
 	}
 	for i := range c.Providers {
 		p := &c.Providers[i]
@@ -175,6 +178,8 @@ func (c *Config) finish(opts Options) error {
 		}
 	}
 
+	c.finishSMTP(fail)
+
 	ids := map[string]bool{}
 	for i := range c.Providers {
 		p := &c.Providers[i]
@@ -267,6 +272,70 @@ func (c *Config) finish(opts Options) error {
 	}
 	slices.SortStableFunc(errs, func(a, b error) int { return strings.Compare(a.Error(), b.Error()) })
 	return errors.Join(errs...)
+}
+
+// finishSMTP fills the smtp block's defaults and validates it. The rules
+// live in package mail; here they get the key's name. An smtp block
+// without a host is an error unless it is entirely empty, so that a
+// half-written block cannot silently turn mail off.
+func (c *Config) finishSMTP(fail func(key, format string, args ...any)) {
+	s := &c.SMTP
+	if !s.Enabled() {
+		if *s != (SMTP{}) {
+			fail("smtp.host", "required when the smtp block is used")
+		}
+		return
+	}
+	if strings.ContainsAny(s.Host, "/@ ") {
+		fail("smtp.host", "want a host name or IP address, got %q", s.Host)
+	} else if _, _, err := net.SplitHostPort(s.Host); err == nil {
+		fail("smtp.host", "want the host alone, got %q (put the port in smtp.port)", s.Host)
+	}
+	mode, err := mail.ParseTLSMode(s.TLS)
+	if err != nil {
+		fail("smtp.tls", "%v", err)
+	}
+	s.TLS = string(mode)
+	switch {
+	case s.Port == 0:
+		s.Port = mail.DefaultPort(mode)
+	case s.Port < 1 || s.Port > 65535:
+		fail("smtp.port", "want 1 to 65535, got %d", s.Port)
+	}
+	if _, err := mail.ParseFrom(s.From); err != nil {
+		fail("smtp.from", "%v", err)
+	}
+	if s.Username != "" && s.Password == "" {
+		fail("smtp.password", "required with smtp.username (or smtp.password_file)")
+	}
+	if s.Password != "" && s.Username == "" {
+		fail("smtp.username", "required with smtp.password")
+	}
+	loopback := mail.IsLoopback(s.Host)
+	if mode == mail.NoTLS && !loopback {
+		if !s.AllowPlaintext {
+			fail("smtp.tls", "none sends mail in plain text over the network to %s; use starttls or implicit, or set smtp.allow_plaintext: true for a relay on a trusted network", s.Host)
+		}
+		if s.Password != "" {
+			fail("smtp.password", "would cross the network in plain text with tls: none; use starttls or implicit")
+		}
+	}
+	if s.AllowPlaintext && mode != mail.NoTLS {
+		fail("smtp.allow_plaintext", "only used with tls: none")
+	}
+	if s.CAFile != "" {
+		if mode == mail.NoTLS {
+			fail("smtp.ca_file", "not used with tls: none")
+		} else if _, err := mail.LoadCAFile(s.CAFile); err != nil {
+			fail("smtp.ca_file", "%v", err)
+		}
+	}
+	switch {
+	case s.Timeout == 0:
+		s.Timeout = Duration(time.Minute)
+	case s.Timeout < 0:
+		fail("smtp.timeout", "must be positive")
+	}
 }
 
 func allDigits(s string) bool {

@@ -1,8 +1,8 @@
 // Package testenv tells tests where the real components they need are
-// (PostgreSQL, Chromium, the node OpenID provider and relying party) and
-// enforces the rule that, with CI=true, a missing component fails the
-// test instead of skipping it. scripts/test provisions the components and
-// sets the TETHERTEST_* variables read here.
+// (PostgreSQL, Chromium, the node OpenID provider and relying party,
+// mailpit) and enforces the rule that, with CI=true, a missing component
+// fails the test instead of skipping it. scripts/test provisions the
+// components and sets the TETHERTEST_* variables read here.
 package testenv
 
 import (
@@ -23,6 +23,14 @@ const (
 	// RPNodeModules is the node_modules folder holding openid-client,
 	// the node relying party of testkit/rp.
 	RPNodeModules = "TETHERTEST_RP_NODE_MODULES"
+	// MailpitBin is the mailpit binary, for tests that start their own
+	// SMTP server (testkit/mailtest.Start).
+	MailpitBin = "TETHERTEST_MAILPIT_BIN"
+	// MailpitSMTP is host:port of a shared mailpit SMTP server that takes
+	// any recipient, without TLS or authentication.
+	MailpitSMTP = "TETHERTEST_MAILPIT_SMTP"
+	// MailpitAPI is the base URL of that server's HTTP API.
+	MailpitAPI = "TETHERTEST_MAILPIT_API"
 	// Output is a folder where tests leave artifacts (screenshots).
 	Output = "TETHERTEST_OUTPUT"
 )
