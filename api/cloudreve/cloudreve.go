@@ -150,9 +150,11 @@ func write(w http.ResponseWriter, env envelope) {
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(http.StatusOK)
-	enc := json.NewEncoder(w)
-	enc.SetEscapeHTML(false) // authorize URLs keep their "&", as in the seed
-	_ = enc.Encode(env)
+	// HTML escaping stays on: messages repeat what callers sent, and
+	// "<", ">" and "&" are written as \u003c, \u003e and \u0026 so that a
+	// client that shows a body as HTML runs nothing. Authorize URLs then
+	// carry "\u0026", which decodes to the same "&".
+	_ = json.NewEncoder(w).Encode(env)
 }
 
 // limit wraps a sign-in route with the per-IP limit; over the limit the

@@ -1,6 +1,7 @@
 package cloudreve_test
 
 import (
+	"bytes"
 	"context"
 	"strconv"
 	"strings"
@@ -76,7 +77,11 @@ func TestBadParameters(t *testing.T) {
 		documented bool
 	}{
 		{"prepare not JSON", "PUT", openid, rawBody("{"), "", "Request body is not valid JSON", false},
-		{"prepare two objects", "PUT", openid, rawBody(`{"provider":2}{}`), "", "Request body must be one JSON object", true},
+		// The document's checker reads only the first JSON value, so it
+		// takes the next three for valid bodies; tether refuses them.
+		{"prepare two objects", "PUT", openid, rawBody(`{"provider":2} {}`), "", "Request body is not valid JSON", true},
+		{"prepare stray brace", "PUT", openid, rawBody(`{"provider":2}}`), "", "Request body is not valid JSON", true},
+		{"sign-in stray bracket", "POST", "/api/v4/session/token", rawBody(`{"email":"a@example.test","password":"whatever1"}]`), "", "Request body is not valid JSON", true},
 		{"prepare without body", "PUT", openid, nil, "", "Request body cannot be empty", false},
 		{"prepare without provider", "PUT", openid, map[string]any{"linking": false}, "", "Provider cannot be empty", false},
 		{"prepare provider null", "PUT", openid, map[string]any{"provider": nil}, "", "Provider cannot be empty", false},
@@ -462,4 +467,22 @@ func TestDebug(t *testing.T) {
 	}
 	env = c.callInvalid("PUT", openid, map[string]any{"provider": "x"}, "")
 	want(t, env, 40001, "Provider must be a number")
+}
+
+// TestJSONEscapesMarkup: every answer is written with <, > and & escaped
+// (\u003c, \u003e, \u0026), so that a body shown as HTML runs nothing;
+// the authorize URL decodes to the same string.
+func TestJSONEscapesMarkup(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOptions{})
+	c := e.client(t)
+	env := c.call("PUT", openid, map[string]any{"provider": 2}, "")
+	var authURL string
+	ok(t, env, &authURL)
+	if !strings.Contains(authURL, "&state=") {
+		t.Fatalf("authorize URL %q has no &state=", authURL)
+	}
+	if bytes.ContainsAny(env.Raw, "<>&") || !bytes.Contains(env.Raw, []byte(`\u0026state=`)) {
+		t.Errorf("body %s: & not written as \\u0026", env.Raw)
+	}
 }

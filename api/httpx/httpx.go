@@ -6,10 +6,6 @@ package httpx
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
-	"fmt"
-	"io"
 	"net/http"
 	"strings"
 	"time"
@@ -94,62 +90,4 @@ func ReadBrowserSecret(r *http.Request) string {
 		return c.Value
 	}
 	return ""
-}
-
-// MaxBody bounds request bodies; tether's requests are small.
-const MaxBody = 64 << 10
-
-// DecodeJSON reads a JSON object into v. Errors are core.Invalid values
-// naming the field, worded the Cloudreve way ("Provider must be a
-// number"). Unknown fields are ignored: clients send extra ones (captcha,
-// tickets) that tether does not use.
-func DecodeJSON(r *http.Request, v any) error {
-	body := http.MaxBytesReader(nil, r.Body, MaxBody)
-	dec := json.NewDecoder(body)
-	if err := dec.Decode(v); err != nil {
-		var te *json.UnmarshalTypeError
-		var me *http.MaxBytesError
-		switch {
-		case errors.As(err, &te) && te.Field != "":
-			return core.Invalid(te.Field, "%s must be %s", FieldTitle(te.Field), typeWord(te.Type.Kind().String()))
-		case errors.As(err, &me):
-			return core.Invalid("", "Request body is too large")
-		case errors.Is(err, io.EOF):
-			return core.Invalid("", "Request body cannot be empty")
-		default:
-			return core.Invalid("", "Request body is not valid JSON")
-		}
-	}
-	if dec.More() {
-		return core.Invalid("", "Request body must be one JSON object")
-	}
-	return nil
-}
-
-func typeWord(kind string) string {
-	switch kind {
-	case "int", "int64", "int32", "uint", "uint64", "float64":
-		return "a number"
-	case "bool":
-		return "true or false"
-	case "string":
-		return "a string"
-	}
-	return fmt.Sprintf("of type %s", kind)
-}
-
-// FieldTitle turns a JSON field name into the Cloudreve message form:
-// "session_id" → "SessionID", "refresh_token" → "RefreshToken".
-func FieldTitle(field string) string {
-	var b strings.Builder
-	for _, part := range strings.Split(field, "_") {
-		switch part {
-		case "":
-		case "id":
-			b.WriteString("ID")
-		default:
-			b.WriteString(strings.ToUpper(part[:1]) + part[1:])
-		}
-	}
-	return b.String()
 }

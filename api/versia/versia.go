@@ -171,9 +171,11 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(status)
-	enc := json.NewEncoder(w)
-	enc.SetEscapeHTML(false) // authorize URLs keep their "&"
-	_ = enc.Encode(v)
+	// HTML escaping stays on: messages repeat what callers sent, and
+	// "<", ">" and "&" are written as \u003c, \u003e and \u0026 so that a
+	// client that shows a body as HTML runs nothing. Authorize URLs then
+	// carry "\u0026", which decodes to the same "&".
+	_ = json.NewEncoder(w).Encode(v)
 }
 
 // authed requires a bearer access token of an active user holding the
