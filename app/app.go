@@ -129,20 +129,18 @@ func build(ctx context.Context, cfg *config.Config, st Store, opts Options) (*Ap
 		proxies = append(proxies, prefix)
 	}
 	srv := server.New(server.Options{Logger: opts.Logger, TrustedProxies: proxies, Ready: st.Ping})
-	var limiter *ratelimit.Limiter
-	if cfg.RateLimit.Enabled {
-		limiter = ratelimit.New(cfg.RateLimit.PerIPPerMinute, opts.Now)
-	}
+	limiter, accounts := limiters(cfg.RateLimit, opts.Now)
 	callbacks := api.NewCallbacks(cfg.PublicURL, providers)
 	cloudreve.New(svc, cloudreve.Options{
-		PublicURL: cfg.PublicURL, Callbacks: callbacks, Debug: cfg.Debug, FlowTTL: cfg.Flows.TTL.D(), Limiter: limiter, Logger: opts.Logger,
+		PublicURL: cfg.PublicURL, Callbacks: callbacks, Debug: cfg.Debug, FlowTTL: cfg.Flows.TTL.D(),
+		Limiter: limiter, Accounts: accounts, Logger: opts.Logger,
 	}).Register(srv.Mux)
 	versia.New(svc, versia.Options{
 		PublicURL: cfg.PublicURL, Callbacks: callbacks, FlowTTL: cfg.Flows.TTL.D(), Limiter: limiter, Now: opts.Now, Logger: opts.Logger,
 	}).Register(srv.Mux)
 	pages, err := web.New(svc, web.Options{
 		PublicURL: cfg.PublicURL, Callbacks: callbacks, Secret: []byte(cfg.SecretKey), RedirectAllowList: cfg.Web.RedirectAllowList,
-		FlowTTL: cfg.Flows.TTL.D(), Limiter: limiter, Now: opts.Now, Logger: opts.Logger,
+		FlowTTL: cfg.Flows.TTL.D(), Limiter: limiter, Accounts: accounts, Now: opts.Now, Logger: opts.Logger,
 	})
 	if err != nil {
 		return nil, err
@@ -153,6 +151,25 @@ func build(ctx context.Context, cfg *config.Config, st Store, opts Options) (*Ap
 		opts.Mount(srv.Mux)
 	}
 	return &App{Config: cfg, Store: st, Service: svc, Server: srv, Callbacks: callbacks, log: opts.Logger}, nil
+}
+
+// limiters builds the per-address limiter and the per-account backoff
+// that every surface shares, so a client or an email has one budget
+// however it comes; nil for the ones configured off.
+func limiters(rl config.RateLimit, now func() time.Time) (*ratelimit.Limiter, *ratelimit.Backoff) {
+	if !rl.Enabled {
+		return nil, nil
+	}
+	limiter := ratelimit.New(ratelimit.Options{
+		PerMinute: rl.PerIPPerMinute, IPv6Prefix: rl.IPv6Prefix, MaxKeys: rl.MaxKeys, Now: now,
+	})
+	if rl.PerAccountFailures == 0 {
+		return limiter, nil
+	}
+	return limiter, ratelimit.NewBackoff(ratelimit.BackoffOptions{
+		Free: rl.PerAccountFailures, Lockout: rl.PerAccountLockout.D(), MaxLockout: rl.PerAccountMaxLockout.D(),
+		MaxKeys: rl.MaxKeys, Now: now,
+	})
 }
 
 func serveOpenAPI(w http.ResponseWriter, r *http.Request) {

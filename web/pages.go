@@ -147,8 +147,9 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
 		h.renderFormProblem(w, r, st, pageLogin, v, problemFor(err, ""))
 		return
 	}
-	u, pair, err := h.svc.SignIn(r.Context(), v.Email, r.PostFormValue("password"), httpx.Client(r))
+	u, pair, err := httpx.SignIn(r.Context(), h.svc, h.opts.Accounts, v.Email, r.PostFormValue("password"), httpx.Client(r))
 	if err != nil {
+		setRetryAfter(w, err)
 		h.renderFormProblem(w, r, st, pageLogin, v, problemFor(err, ""))
 		return
 	}

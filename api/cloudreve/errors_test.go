@@ -3,6 +3,8 @@ package cloudreve_test
 import (
 	"bytes"
 	"context"
+	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -12,6 +14,7 @@ import (
 
 	"github.com/tether-id/tether/config"
 	"github.com/tether-id/tether/core"
+	"github.com/tether-id/tether/testkit/testclock"
 	"github.com/tether-id/tether/testkit/testpeer"
 	"github.com/tether-id/tether/testkit/tethertest"
 )
@@ -425,8 +428,9 @@ func setStatus(t *testing.T, e *env, id string, s core.Status) {
 	}
 }
 
-// TestRateLimited: 429 once an address has used its sign-in requests for
-// the minute, on every limited route; other routes still answer.
+// TestRateLimited: 429 once an address has used its requests for the
+// minute, on every limited route (sign-in, sign-up, the session routes,
+// prepare); other routes still answer.
 func TestRateLimited(t *testing.T) {
 	t.Parallel()
 	const perMinute = 3
@@ -445,6 +449,9 @@ func TestRateLimited(t *testing.T) {
 		{"POST", openid, map[string]any{"code": "c", "session_id": uuid.NewString(), "provider_id": 2}},
 		{"POST", "/api/v4/session/token", map[string]any{"email": "a@example.test", "password": "whatever1"}},
 		{"POST", "/api/v4/user", map[string]any{"email": "new@example.test", "password": "long-enough"}},
+		{"POST", "/api/v4/session/token/refresh", map[string]any{"refresh_token": "unknown"}},
+		{"DELETE", "/api/v4/session/token", map[string]any{"refresh_token": "unknown"}},
+		{"GET", "/api/v4/session/prepare?email=a@example.test", nil},
 	} {
 		want(t, c.call(r.method, r.path, r.body, ""), 429, "")
 		if s, err := strconv.Atoi(c.header.Get("Retry-After")); err != nil || s < 1 {
@@ -452,7 +459,54 @@ func TestRateLimited(t *testing.T) {
 		}
 	}
 	ok(t, c.call("GET", "/api/v4/site/config/login", nil, ""), nil)
-	want(t, c.call("POST", "/api/v4/session/token/refresh", map[string]string{"refresh_token": "unknown"}, ""), 40020, "")
+	want(t, c.callInvalid("GET", "/api/v4/user/setting", nil, ""), 401, "")
+}
+
+// TestAccountLockout: after the free wrong passwords, an email's
+// password sign-in is refused for a lock-out that doubles with each
+// further failure; the right password during a lock-out is refused too,
+// and a success after it starts the count again. An email that no
+// account has gets exactly the same answers, so the limit tells nothing
+// about which accounts exist.
+func TestAccountLockout(t *testing.T) {
+	t.Parallel()
+	clock := testclock.New(time.Now())
+	e := newEnv(t, envOptions{now: clock.Now, configure: func(c *config.Config) {
+		c.RateLimit.Enabled, c.RateLimit.PerIPPerMinute = true, 1000
+		c.RateLimit.PerAccountFailures = 3
+	}})
+	c := e.client(t)
+	c.passwordAccount("known@example.test")
+	answers := func(email string) []string {
+		var out []string
+		attempt := func(password string) {
+			env := c.call("POST", "/api/v4/session/token", map[string]string{"email": email, "password": password}, "")
+			out = append(out, fmt.Sprintf("%d %q", env.Code, c.header.Get("Retry-After")))
+		}
+		for range 3 {
+			attempt("wrong-password")
+		}
+		attempt("password-" + email) // locked out, right password or not
+		clock.Advance(time.Minute)
+		attempt("wrong-password")
+		attempt("wrong-password") // locked out for twice as long
+		clock.Advance(2 * time.Minute)
+		return out
+	}
+	expected := []string{`40069 ""`, `40069 ""`, `40069 ""`, `429 "60"`, `40069 ""`, `429 "120"`}
+	for _, email := range []string{"known@example.test", "unknown@example.test"} {
+		if got := answers(email); !slices.Equal(got, expected) {
+			t.Errorf("%s: answers %q, want %q", email, got, expected)
+		}
+	}
+	// After the lock-out the right password signs in.
+	ok(t, c.call("POST", "/api/v4/session/token", map[string]string{"email": "known@example.test", "password": "password-known@example.test"}, ""), nil)
+	// The email is compared as the core compares it.
+	for range 3 {
+		want(t, c.call("POST", "/api/v4/session/token", map[string]string{"email": "Other@Example.test", "password": "wrong-password"}, ""), 40069, "")
+	}
+	env := c.call("POST", "/api/v4/session/token", map[string]string{"email": " other@example.TEST", "password": "wrong-password"}, "")
+	want(t, env, 429, "Too many failed sign-in attempts, try again in 60s")
 }
 
 // TestDebug: with debug on, failures carry the internal error text.
