@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/tether-id/tether/core"
 )
@@ -36,7 +37,26 @@ func Client(r *http.Request) core.Client {
 	if i := strings.LastIndexByte(host, ':'); i > 0 {
 		host = strings.Trim(host[:i], "[]")
 	}
-	return core.Client{IP: host, UserAgent: r.UserAgent()}
+	return core.Client{IP: host, UserAgent: UserAgent(r)}
+}
+
+// MaxUserAgent bounds the User-Agent kept for a request. Audit events
+// store it, and a client may send up to the server's header limit; 256
+// bytes name any real browser.
+const MaxUserAgent = 256
+
+// UserAgent returns r's User-Agent cut to at most MaxUserAgent bytes,
+// never in the middle of a UTF-8 sequence.
+func UserAgent(r *http.Request) string {
+	ua := r.UserAgent()
+	if len(ua) <= MaxUserAgent {
+		return ua
+	}
+	i := MaxUserAgent
+	for i > 0 && !utf8.RuneStart(ua[i]) {
+		i--
+	}
+	return ua[:i]
 }
 
 // WithRequestID records the request's correlation id.
