@@ -18,6 +18,7 @@ import (
 
 	"github.com/tether-id/tether/api"
 	"github.com/tether-id/tether/api/cloudreve"
+	"github.com/tether-id/tether/api/httpx"
 	"github.com/tether-id/tether/api/versia"
 	"github.com/tether-id/tether/config"
 	"github.com/tether-id/tether/core"
@@ -138,16 +139,17 @@ func build(ctx context.Context, cfg *config.Config, st Store, opts Options) (*Ap
 	})
 	limiter, accounts := limiters(cfg.RateLimit, opts.Now)
 	callbacks := api.NewCallbacks(cfg.PublicURL, providers)
+	binder := httpx.NewBinder([]byte(cfg.SecretKey), cfg.PublicURL, cfg.Flows.TTL.D())
 	cloudreve.New(svc, cloudreve.Options{
-		PublicURL: cfg.PublicURL, Callbacks: callbacks, Debug: cfg.Debug, FlowTTL: cfg.Flows.TTL.D(),
+		PublicURL: cfg.PublicURL, Callbacks: callbacks, Debug: cfg.Debug, Binder: binder,
 		Limiter: limiter, Accounts: accounts, Logger: opts.Logger,
 	}).Register(srv.Mux)
 	versia.New(svc, versia.Options{
-		PublicURL: cfg.PublicURL, Callbacks: callbacks, FlowTTL: cfg.Flows.TTL.D(), Limiter: limiter, Now: opts.Now, Logger: opts.Logger,
+		PublicURL: cfg.PublicURL, Callbacks: callbacks, Binder: binder, Limiter: limiter, Now: opts.Now, Logger: opts.Logger,
 	}).Register(srv.Mux)
 	pages, err := web.New(svc, web.Options{
 		PublicURL: cfg.PublicURL, Callbacks: callbacks, Secret: []byte(cfg.SecretKey), RedirectAllowList: cfg.Web.RedirectAllowList,
-		FlowTTL: cfg.Flows.TTL.D(), Limiter: limiter, Accounts: accounts, Now: opts.Now, Logger: opts.Logger,
+		Binder: binder, Limiter: limiter, Accounts: accounts, Now: opts.Now, Logger: opts.Logger,
 	})
 	if err != nil {
 		return nil, err

@@ -186,7 +186,7 @@ func (h *Handler) startSignIn(w http.ResponseWriter, r *http.Request) {
 		Purpose:       core.PurposeSignIn,
 		RedirectURI:   h.opts.Callbacks.URL(p.ID),
 		ReturnTo:      ret,
-		BrowserSecret: httpx.BrowserSecret(w, r, h.secure, h.opts.FlowTTL),
+		BrowserSecret: h.opts.Binder.Secret(w, r),
 	})
 	if err != nil {
 		h.renderFormProblem(w, r, st, pageLogin, v, problemFor(err, p.Name))
@@ -325,7 +325,7 @@ func (h *Handler) startLink(w http.ResponseWriter, r *http.Request) {
 		Purpose:       core.PurposeLink,
 		UserID:        st.user.ID,
 		RedirectURI:   h.opts.Callbacks.URL(p.ID),
-		BrowserSecret: httpx.BrowserSecret(w, r, h.secure, h.opts.FlowTTL),
+		BrowserSecret: h.opts.Binder.Secret(w, r),
 	})
 	if err != nil {
 		pr := problemFor(err, p.Name)

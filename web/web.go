@@ -44,8 +44,8 @@ type Options struct {
 	// RedirectAllowList are origins or URL prefixes the pages may send a
 	// person to after signing in (web.redirect_allow_list).
 	RedirectAllowList []string
-	// FlowTTL is how long the browser-binding cookie lives.
-	FlowTTL time.Duration
+	// Binder sets and reads the browser-binding cookie; required.
+	Binder *httpx.Binder
 	// Limiter limits sign-in routes per client address; nil disables.
 	Limiter *ratelimit.Limiter
 	// Accounts locks out password sign-in per email after repeated
@@ -84,6 +84,9 @@ var (
 func New(svc *core.Service, opts Options) (*Handler, error) {
 	if len(opts.Secret) < 32 {
 		return nil, errors.New("web: the secret must be at least 32 bytes")
+	}
+	if opts.Binder == nil {
+		return nil, errors.New("web: a browser binder is required")
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()

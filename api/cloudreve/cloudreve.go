@@ -10,8 +10,6 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
-	"strings"
-	"time"
 
 	"github.com/tether-id/tether/api"
 
@@ -64,8 +62,8 @@ type Options struct {
 	// Debug adds the internal error text to failures, like Cloudreve's
 	// non-release mode. Never in production: it can show internals.
 	Debug bool
-	// FlowTTL is how long the browser-binding cookie lives.
-	FlowTTL time.Duration
+	// Binder sets and reads the browser-binding cookie; required.
+	Binder *httpx.Binder
 	// Limiter limits the sign-in and session routes per client address;
 	// nil disables.
 	Limiter *ratelimit.Limiter
@@ -207,5 +205,3 @@ func (h *Handler) optionalUser(r *http.Request) (core.User, bool) {
 	u, err := h.svc.Authenticate(r.Context(), tok)
 	return u, err == nil
 }
-
-func (h *Handler) secureCookies() bool { return strings.HasPrefix(h.opts.PublicURL, "https://") }

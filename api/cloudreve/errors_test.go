@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"net/http"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -12,6 +14,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/tether-id/tether/api/httpx"
 	"github.com/tether-id/tether/config"
 	"github.com/tether-id/tether/core"
 	"github.com/tether-id/tether/testkit/testclock"
@@ -280,6 +283,27 @@ func TestSessionNotFound(t *testing.T) {
 		want(t, e.client(t).finish(cb, 2, ""), 40023, "another browser")
 		// The session is gone for the right browser too: one attempt only.
 		want(t, c.finish(cb, 2, ""), 40023, "")
+	})
+	// A browser-binding cookie that tether did not issue is no cookie:
+	// prepare binds the flow to a secret of its own, so whoever chose
+	// the planted value cannot finish the flow with it.
+	t.Run("planted cookie", func(t *testing.T) {
+		base, _ := url.Parse(e.srv.URL)
+		planted := &http.Cookie{Name: httpx.BrowserCookie, Value: strings.Repeat("A", 43), Path: "/"}
+		victim, attacker := e.client(t), e.client(t)
+		victim.c.Jar.SetCookies(base, []*http.Cookie{planted})
+		attacker.c.Jar.SetCookies(base, []*http.Cookie{planted})
+		cb := victim.startOIDC(0, "")
+		var issued string
+		for _, ck := range victim.c.Jar.Cookies(base) {
+			if ck.Name == httpx.BrowserCookie {
+				issued = ck.Value
+			}
+		}
+		if issued == planted.Value || issued == "" {
+			t.Fatalf("prepare kept the planted cookie %q", issued)
+		}
+		want(t, attacker.finish(cb, 2, ""), 40023, "another browser")
 	})
 	t.Run("link finished by another account", func(t *testing.T) {
 		c := e.client(t)

@@ -8,7 +8,6 @@ import (
 	"context"
 	"net/http"
 	"strings"
-	"time"
 	"unicode/utf8"
 
 	"github.com/tether-id/tether/core"
@@ -78,36 +77,4 @@ func Bearer(r *http.Request) string {
 		return ""
 	}
 	return strings.TrimSpace(token)
-}
-
-// BrowserCookie is the name of the cookie that binds flows to a browser.
-const BrowserCookie = "tether_browser"
-
-// BrowserSecret returns the browser-binding secret of the request, setting
-// a new cookie when the browser has none. The cookie is HttpOnly and
-// SameSite=Lax, so it comes back on the top-level redirect from the
-// provider but is never readable by scripts or sent by cross-site posts.
-func BrowserSecret(w http.ResponseWriter, r *http.Request, secure bool, ttl time.Duration) string {
-	if c, err := r.Cookie(BrowserCookie); err == nil && len(c.Value) >= 32 {
-		return c.Value
-	}
-	secret := core.NewBrowserSecret()
-	http.SetCookie(w, &http.Cookie{
-		Name:     BrowserCookie,
-		Value:    secret,
-		Path:     "/",
-		MaxAge:   int((ttl + time.Minute) / time.Second),
-		HttpOnly: true,
-		Secure:   secure,
-		SameSite: http.SameSiteLaxMode,
-	})
-	return secret
-}
-
-// ReadBrowserSecret returns the browser-binding secret, or "" if absent.
-func ReadBrowserSecret(r *http.Request) string {
-	if c, err := r.Cookie(BrowserCookie); err == nil {
-		return c.Value
-	}
-	return ""
 }

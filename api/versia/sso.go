@@ -120,7 +120,7 @@ func (h *Handler) link(w http.ResponseWriter, r *http.Request, u core.User) {
 		Purpose:       core.PurposeLink,
 		UserID:        u.ID,
 		RedirectURI:   h.opts.Callbacks.VersiaURL(p.ID),
-		BrowserSecret: httpx.BrowserSecret(w, r, h.secureCookies(), h.opts.FlowTTL),
+		BrowserSecret: h.opts.Binder.Secret(w, r),
 	})
 	if err != nil {
 		h.fail(w, r, err)

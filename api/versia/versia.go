@@ -102,8 +102,8 @@ type Options struct {
 	PublicURL string
 	// Callbacks are the providers' redirect URIs.
 	Callbacks *api.Callbacks
-	// FlowTTL is how long the browser-binding cookie lives.
-	FlowTTL time.Duration
+	// Binder sets and reads the browser-binding cookie; required.
+	Binder *httpx.Binder
 	// Limiter limits POST /api/v1/sso and the callback per client IP; nil
 	// disables. It is the Cloudreve surface's limiter, so one client has
 	// one budget across both surfaces.
@@ -244,5 +244,3 @@ func (h *Handler) limit(next http.HandlerFunc) http.HandlerFunc {
 		next(w, r)
 	}
 }
-
-func (h *Handler) secureCookies() bool { return strings.HasPrefix(h.opts.PublicURL, "https://") }

@@ -53,6 +53,8 @@ func TestConfigErrorsStopStartup(t *testing.T) {
 		{"bad duration", "tokens: { access_ttl: forever }\n", nil, `tokens.access_ttl: invalid duration "forever"`},
 		{"unknown env", "", []string{"TETHER_DATABSE=x"}, "TETHER_DATABSE: unknown environment variable (did you mean TETHER_DATABASE?)"},
 		{"bad provider", "providers:\n  - { id: x, kind: saml, client_id: a, client_secret: b }\n", nil, "providers[0].kind: want logto, qq or oidc"},
+		{"http public_url off loopback", "", []string{"TETHER_PUBLIC_URL=http://files.example.com"}, `public_url: must be https (cookies would not be Secure over plain http), got "http://files.example.com"`},
+		{"bad metrics listen", "metrics: { listen: localhost }\n", nil, `metrics.listen: want host:port, got "localhost"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
