@@ -145,3 +145,31 @@ func TestDefaultBound(t *testing.T) {
 		t.Fatalf("%d clients tracked, want %d", n, DefaultMaxKeys)
 	}
 }
+
+// BenchmarkAllow is the cost the per-address limit adds to a request.
+func BenchmarkAllow(b *testing.B) {
+	l := New(Options{PerMinute: 1 << 30})
+	ips := make([]string, 4096)
+	for i := range ips {
+		ips[i] = fmt.Sprintf("2001:db8:%x::1", i)
+	}
+	for i := 0; b.Loop(); i++ {
+		l.Allow(ips[i%len(ips)])
+	}
+}
+
+// BenchmarkBackoff is the cost the per-account limit adds to a password
+// sign-in (which spends tens of milliseconds in argon2id).
+func BenchmarkBackoff(b *testing.B) {
+	bo := NewBackoff(BackoffOptions{})
+	keys := make([]string, 4096)
+	for i := range keys {
+		keys[i] = fmt.Sprintf("someone.%d@example.com", i)
+	}
+	for i := 0; b.Loop(); i++ {
+		k := keys[i%len(keys)]
+		if ok, _ := bo.Allow(k); ok {
+			bo.Record(k, Succeeded)
+		}
+	}
+}
