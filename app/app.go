@@ -17,6 +17,7 @@ import (
 
 	"github.com/tether-id/tether/api"
 	"github.com/tether-id/tether/api/cloudreve"
+	"github.com/tether-id/tether/api/httpx"
 	"github.com/tether-id/tether/api/versia"
 	"github.com/tether-id/tether/config"
 	"github.com/tether-id/tether/core"
@@ -37,6 +38,10 @@ type Options struct {
 	Mount func(*http.ServeMux)
 	// Now replaces the clock in tests.
 	Now func() time.Time
+	// PublicMetrics serves /metrics on the main listener when
+	// metrics.listen is empty (tether dev). Otherwise /metrics is served
+	// only on the metrics listener, never beside the API.
+	PublicMetrics bool
 }
 
 // App is a built tether instance.
@@ -110,21 +115,23 @@ func build(ctx context.Context, cfg *config.Config, st *sqlstore.Store, opts Opt
 		}
 		proxies = append(proxies, prefix)
 	}
-	srv := server.New(server.Options{Logger: opts.Logger, TrustedProxies: proxies, Ready: st.Ping})
-	var limiter *ratelimit.Limiter
-	if cfg.RateLimit.Enabled {
-		limiter = ratelimit.New(cfg.RateLimit.PerIPPerMinute, opts.Now)
-	}
+	srv := server.New(server.Options{
+		Logger: opts.Logger, TrustedProxies: proxies, Ready: st.Ping,
+		PublicMetrics: opts.PublicMetrics && cfg.Metrics.Listen == "",
+	})
+	limiter, accounts := limiters(cfg.RateLimit, opts.Now)
 	callbacks := api.NewCallbacks(cfg.PublicURL, providers)
+	binder := httpx.NewBinder([]byte(cfg.SecretKey), cfg.PublicURL, cfg.Flows.TTL.D())
 	cloudreve.New(svc, cloudreve.Options{
-		PublicURL: cfg.PublicURL, Callbacks: callbacks, Debug: cfg.Debug, FlowTTL: cfg.Flows.TTL.D(), Limiter: limiter, Logger: opts.Logger,
+		PublicURL: cfg.PublicURL, Callbacks: callbacks, Debug: cfg.Debug, Binder: binder,
+		Limiter: limiter, Accounts: accounts, Logger: opts.Logger,
 	}).Register(srv.Mux)
 	versia.New(svc, versia.Options{
-		PublicURL: cfg.PublicURL, Callbacks: callbacks, FlowTTL: cfg.Flows.TTL.D(), Limiter: limiter, Now: opts.Now, Logger: opts.Logger,
+		PublicURL: cfg.PublicURL, Callbacks: callbacks, Binder: binder, Limiter: limiter, Now: opts.Now, Logger: opts.Logger,
 	}).Register(srv.Mux)
 	pages, err := web.New(svc, web.Options{
 		PublicURL: cfg.PublicURL, Callbacks: callbacks, Secret: []byte(cfg.SecretKey), RedirectAllowList: cfg.Web.RedirectAllowList,
-		FlowTTL: cfg.Flows.TTL.D(), Limiter: limiter, Now: opts.Now, Logger: opts.Logger,
+		Binder: binder, Limiter: limiter, Accounts: accounts, Now: opts.Now, Logger: opts.Logger,
 	})
 	if err != nil {
 		return nil, err
@@ -135,6 +142,25 @@ func build(ctx context.Context, cfg *config.Config, st *sqlstore.Store, opts Opt
 		opts.Mount(srv.Mux)
 	}
 	return &App{Config: cfg, Store: st, Service: svc, Server: srv, Callbacks: callbacks, log: opts.Logger}, nil
+}
+
+// limiters builds the per-address limiter and the per-account backoff
+// that every surface shares, so a client or an email has one budget
+// however it comes; nil for the ones configured off.
+func limiters(rl config.RateLimit, now func() time.Time) (*ratelimit.Limiter, *ratelimit.Backoff) {
+	if !rl.Enabled {
+		return nil, nil
+	}
+	limiter := ratelimit.New(ratelimit.Options{
+		PerMinute: rl.PerIPPerMinute, IPv6Prefix: rl.IPv6Prefix, MaxKeys: rl.MaxKeys, Now: now,
+	})
+	if rl.PerAccountFailures == 0 {
+		return limiter, nil
+	}
+	return limiter, ratelimit.NewBackoff(ratelimit.BackoffOptions{
+		Free: rl.PerAccountFailures, Lockout: rl.PerAccountLockout.D(), MaxLockout: rl.PerAccountMaxLockout.D(),
+		MaxKeys: rl.MaxKeys, Now: now,
+	})
 }
 
 func serveOpenAPI(w http.ResponseWriter, r *http.Request) {
@@ -154,44 +180,75 @@ func (a *App) Handler() http.Handler { return a.Server.Handler() }
 // Close releases the store.
 func (a *App) Close() error { return a.Store.Close() }
 
-// Serve answers on ln until ctx is done, then shuts down gracefully:
-// it stops accepting, lets requests in flight finish (up to 15s) and
-// stops the janitor that purges expired flows and tokens.
-func (a *App) Serve(ctx context.Context, ln net.Listener) error {
-	hs := &http.Server{
-		Handler:           a.Handler(),
+// MaxHeaderBytes bounds a request's headers (net/http allows 1 MiB):
+// tether's requests carry a few cookies and a bearer token.
+const MaxHeaderBytes = 16 << 10
+
+// httpServer is how every listener of tether is served: with timeouts
+// and bounded headers.
+func (a *App) httpServer(ctx context.Context, h http.Handler) *http.Server {
+	return &http.Server{
+		Handler:           h,
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      60 * time.Second,
 		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    MaxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(a.log.Handler(), slog.LevelWarn),
 		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+	}
+}
+
+// Serve answers on ln, and serves /metrics on metrics when it is not nil
+// (the listener of metrics.listen), until ctx is done; then it shuts
+// down gracefully: it stops accepting, lets requests in flight finish
+// (up to 15s) and stops the janitor that purges expired flows and
+// tokens. If either server stops on its own, the other is shut down too
+// and the error returned.
+func (a *App) Serve(ctx context.Context, ln, metrics net.Listener) error {
+	type served struct {
+		hs *http.Server
+		ln net.Listener
+	}
+	all := []served{{a.httpServer(ctx, a.Handler()), ln}}
+	if metrics != nil {
+		all = append(all, served{a.httpServer(ctx, a.Server.MetricsHandler()), metrics})
 	}
 	var wg sync.WaitGroup
 	janitorCtx, stopJanitor := context.WithCancel(ctx)
 	defer stopJanitor()
 	wg.Go(func() { a.janitor(janitorCtx, time.Minute) })
 
-	errc := make(chan error, 1)
-	go func() { errc <- hs.Serve(ln) }()
-	select {
-	case err := <-errc:
-		stopJanitor()
-		wg.Wait()
-		return err
-	case <-ctx.Done():
+	errc := make(chan error, len(all))
+	for _, s := range all {
+		go func() { errc <- s.hs.Serve(s.ln) }()
 	}
-	a.log.Info("shutting down")
+	var err error
+	pending := len(all)
+	select {
+	case err = <-errc:
+		pending--
+	case <-ctx.Done():
+		a.log.Info("shutting down")
+	}
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
-	err := hs.Shutdown(shutdownCtx)
+	for _, s := range all {
+		if e := s.hs.Shutdown(shutdownCtx); errors.Is(e, context.DeadlineExceeded) {
+			s.hs.Close()
+		} else if e != nil && err == nil {
+			err = e
+		}
+	}
 	stopJanitor()
 	wg.Wait()
-	if errors.Is(err, context.DeadlineExceeded) {
-		hs.Close()
+	for range pending {
+		if e := <-errc; !errors.Is(e, http.ErrServerClosed) && err == nil {
+			err = e
+		}
 	}
-	if e := <-errc; !errors.Is(e, http.ErrServerClosed) && err == nil {
-		err = e
+	if errors.Is(err, http.ErrServerClosed) {
+		err = nil
 	}
 	return err
 }

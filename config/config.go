@@ -24,9 +24,17 @@ type Config struct {
 	EncryptionKey     string `yaml:"encryption_key" secret:"true"`
 	EncryptionKeyFile string `yaml:"encryption_key_file"`
 
+	// AllowInsecurePublicURL lets `tether serve` run with an http
+	// public_url on a host other than loopback. Cookies then lose their
+	// Secure flag, so anyone on the network path can read sessions; it
+	// exists for a TLS-terminating setup that cannot say https yet, and is
+	// off by default.
+	AllowInsecurePublicURL bool `yaml:"allow_insecure_public_url"`
+
 	// Debug adds the internal "error" field to Cloudreve error responses.
-	Debug bool `yaml:"debug"`
-	Log   Log  `yaml:"log"`
+	Debug   bool    `yaml:"debug"`
+	Log     Log     `yaml:"log"`
+	Metrics Metrics `yaml:"metrics"`
 
 	Tokens       Tokens       `yaml:"tokens"`
 	Registration Registration `yaml:"registration"`
@@ -63,13 +71,39 @@ type Flows struct {
 	BindBrowser bool `yaml:"bind_browser"`
 }
 
-// RateLimit limits requests per client IP on sign-in routes.
+// Metrics configures the Prometheus endpoint.
+type Metrics struct {
+	// Listen is the host:port of a listener that serves only /metrics.
+	// Empty: `tether serve` serves no /metrics at all (it never goes on
+	// the public listener), and `tether dev` serves it on its one
+	// listener.
+	Listen string `yaml:"listen"`
+}
+
+// RateLimit limits requests per client address on the sign-in and
+// session routes, and failed password sign-ins per account. Both are
+// kept in memory, per instance.
 type RateLimit struct {
 	Enabled        bool `yaml:"enabled"`
 	PerIPPerMinute int  `yaml:"per_ip_per_minute"`
+	// IPv6Prefix is how many leading bits of an IPv6 address count as
+	// one client (64: a /64, what one subscriber usually has). IPv4
+	// addresses count whole.
+	IPv6Prefix int `yaml:"ipv6_prefix"`
 	// TrustedProxies are CIDRs (or single IPs) whose X-Forwarded-For is
 	// believed.
 	TrustedProxies []string `yaml:"trusted_proxies"`
+	// PerAccountFailures is how many wrong passwords in a row an email
+	// may get before its password sign-in is locked out; 0 turns the
+	// per-account limit off.
+	PerAccountFailures int `yaml:"per_account_failures"`
+	// PerAccountLockout is the first lock-out; each further failure
+	// doubles it, up to PerAccountMaxLockout.
+	PerAccountLockout    Duration `yaml:"per_account_lockout"`
+	PerAccountMaxLockout Duration `yaml:"per_account_max_lockout"`
+	// MaxKeys bounds how many addresses, and how many emails, each
+	// limiter remembers; past it the least recently seen is forgotten.
+	MaxKeys int `yaml:"max_keys"`
 }
 
 // Events configures the audit log.
@@ -200,8 +234,12 @@ func Defaults() Config {
 		Tokens:       Tokens{AccessTTL: Duration(time.Hour), RefreshTTL: Duration(336 * time.Hour)},
 		Registration: Registration{Password: true},
 		Flows:        Flows{TTL: Duration(10 * time.Minute), BindBrowser: true},
-		RateLimit:    RateLimit{Enabled: true, PerIPPerMinute: 60},
-		Events:       Events{Retention: Duration(90 * 24 * time.Hour)},
+		RateLimit: RateLimit{
+			Enabled: true, PerIPPerMinute: 60, IPv6Prefix: 64,
+			PerAccountFailures: 5, PerAccountLockout: Duration(time.Minute), PerAccountMaxLockout: Duration(15 * time.Minute),
+			MaxKeys: 100_000,
+		},
+		Events: Events{Retention: Duration(90 * 24 * time.Hour)},
 	}
 }
 

@@ -93,6 +93,53 @@ func TestDefaults(t *testing.T) {
 	}
 }
 
+func TestHardeningKeys(t *testing.T) {
+	c, err := Parse([]byte(`
+public_url: https://x.example
+secret_key: "`+secret+`"
+encryption_key: "`+encKey+`"
+metrics: { listen: "127.0.0.1:9090" }
+rate_limit: { ipv6_prefix: 56, per_account_failures: 3, per_account_lockout: 30s, per_account_max_lockout: 1h, max_keys: 5000 }
+`), nil, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := c.RateLimit
+	if c.Metrics.Listen != "127.0.0.1:9090" || r.IPv6Prefix != 56 || r.PerAccountFailures != 3 ||
+		r.PerAccountLockout.D() != 30*time.Second || r.PerAccountMaxLockout.D() != time.Hour || r.MaxKeys != 5000 {
+		t.Errorf("keys not read: %+v %+v", c.Metrics, r)
+	}
+	d, err := Parse([]byte("public_url: https://x.example\nsecret_key: "+secret+"\nencryption_key: "+encKey+"\n"), nil, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r = d.RateLimit
+	if d.Metrics.Listen != "" || d.AllowInsecurePublicURL || r.IPv6Prefix != 64 || r.PerAccountFailures != 5 ||
+		r.PerAccountLockout.D() != time.Minute || r.PerAccountMaxLockout.D() != 15*time.Minute || r.MaxKeys != 100_000 {
+		t.Errorf("defaults: %+v %+v", d.Metrics, r)
+	}
+}
+
+// TestInsecurePublicURL: serve takes an http public_url only for a
+// loopback host or when told to; dev takes any.
+func TestInsecurePublicURL(t *testing.T) {
+	keys := "secret_key: " + secret + "\nencryption_key: " + encKey + "\n"
+	for _, tt := range []struct {
+		yaml string
+		dev  bool
+	}{
+		{"public_url: http://127.0.0.1:5212\n" + keys, false},
+		{"public_url: http://localhost:5212\n" + keys, false},
+		{"public_url: http://[::1]:5212\n" + keys, false},
+		{"public_url: http://files.example.com\nallow_insecure_public_url: true\n" + keys, false},
+		{"public_url: http://files.example.com\n", true},
+	} {
+		if _, err := Parse([]byte(tt.yaml), nil, Options{Dev: tt.dev}); err != nil {
+			t.Errorf("%q (dev %v): %v", tt.yaml, tt.dev, err)
+		}
+	}
+}
+
 func TestDevNeedsNoSecrets(t *testing.T) {
 	c, err := Parse(nil, []string{"TETHER_LISTEN=127.0.0.1:6000"}, Options{Dev: true})
 	if err != nil {
@@ -167,6 +214,18 @@ func TestErrorsNameTheKey(t *testing.T) {
 		{"not yaml", "a: [", nil, false, []string{"not valid YAML"}},
 		{"list where mapping", base + "tokens: [1, 2]\n", nil, false, []string{"tokens: expected a mapping"}},
 		{"duplicate key", base + "listen: a:1\nlisten: b:2\n", nil, false, []string{"listen: key appears twice"}},
+		{"http public_url", "public_url: http://files.example.com\nsecret_key: " + secret + "\nencryption_key: " + encKey + "\n", nil, false, []string{`public_url: must be https`}},
+		{"http public_url on a LAN address", "public_url: http://192.168.1.10:5212\nsecret_key: " + secret + "\nencryption_key: " + encKey + "\n", nil, false, []string{`public_url: must be https`}},
+		{"bad allow_insecure_public_url", base + "allow_insecure_public_url: perhaps\n", nil, false, []string{`allow_insecure_public_url: invalid boolean "perhaps"`}},
+		{"bad metrics listen", base + "metrics: { listen: 9090 }\n", nil, false, []string{`metrics.listen: want host:port, got "9090"`}},
+		{"unknown metrics key", base + "metrics: { addr: 127.0.0.1:9090 }\n", nil, false, []string{`metrics.addr: unknown key`}},
+		{"bad ipv6 prefix", base + "rate_limit: { ipv6_prefix: 129 }\n", nil, false, []string{"rate_limit.ipv6_prefix: want a prefix length from 1 to 128, got 129"}},
+		{"zero ipv6 prefix", base + "rate_limit: { ipv6_prefix: 0 }\n", nil, false, []string{"rate_limit.ipv6_prefix: want a prefix length"}},
+		{"negative account failures", base + "rate_limit: { per_account_failures: -1 }\n", nil, false, []string{"rate_limit.per_account_failures: must be 0 (off) or more"}},
+		{"bad account lockout", base + "rate_limit: { per_account_lockout: 0s }\n", nil, false, []string{"rate_limit.per_account_lockout: must be positive"}},
+		{"max lockout below lockout", base + "rate_limit: { per_account_lockout: 10m, per_account_max_lockout: 5m }\n", nil, false, []string{"rate_limit.per_account_max_lockout: must be at least rate_limit.per_account_lockout (10m0s)"}},
+		{"bad max keys", base + "rate_limit: { max_keys: 0 }\n", nil, false, []string{"rate_limit.max_keys: must be at least 1, got 0"}},
+		{"bad env ipv6 prefix", base, []string{"TETHER_RATE_LIMIT_IPV6_PREFIX=sixty-four"}, false, []string{`TETHER_RATE_LIMIT_IPV6_PREFIX (rate_limit.ipv6_prefix): invalid integer`}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

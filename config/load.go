@@ -17,6 +17,7 @@ import (
 
 	"github.com/tether-id/tether/internal/seal"
 	"github.com/tether-id/tether/mail"
+	"github.com/tether-id/tether/provider"
 	"github.com/tether-id/tether/provider/logto"
 	"github.com/tether-id/tether/provider/oidc"
 	"github.com/tether-id/tether/provider/qq"
@@ -123,6 +124,18 @@ func (c *Config) finish(opts Options) error {
 		fail("public_url", "want an absolute http(s) URL without query, got %q", c.PublicURL)
 	} else {
 		c.PublicURL = strings.TrimRight(c.PublicURL, "/")
+		// Cookies are Secure only under an https public URL: over plain
+		// http anywhere but this machine, sessions would cross the
+		// network readable.
+		if u.Scheme == "http" && !opts.Dev && !c.AllowInsecurePublicURL && !provider.IsLoopback(u.Hostname()) {
+			fail("public_url", "must be https (cookies would not be Secure over plain http), got %q; "+
+				"http is allowed for loopback hosts, or with allow_insecure_public_url: true", c.PublicURL)
+		}
+	}
+	if c.Metrics.Listen != "" {
+		if _, port, err := net.SplitHostPort(c.Metrics.Listen); err != nil || port == "" {
+			fail("metrics.listen", "want host:port, got %q", c.Metrics.Listen)
+		}
 	}
 
 	switch {
@@ -166,6 +179,21 @@ func (c *Config) finish(opts Options) error {
 	}
 	if c.RateLimit.Enabled && c.RateLimit.PerIPPerMinute < 1 {
 		fail("rate_limit.per_ip_per_minute", "must be at least 1")
+	}
+	if p := c.RateLimit.IPv6Prefix; p < 1 || p > 128 {
+		fail("rate_limit.ipv6_prefix", "want a prefix length from 1 to 128, got %d", p)
+	}
+	if c.RateLimit.PerAccountFailures < 0 {
+		fail("rate_limit.per_account_failures", "must be 0 (off) or more, got %d", c.RateLimit.PerAccountFailures)
+	}
+	if c.RateLimit.PerAccountLockout <= 0 {
+		fail("rate_limit.per_account_lockout", "must be positive")
+	}
+	if c.RateLimit.PerAccountMaxLockout < c.RateLimit.PerAccountLockout {
+		fail("rate_limit.per_account_max_lockout", "must be at least rate_limit.per_account_lockout (%s)", c.RateLimit.PerAccountLockout)
+	}
+	if c.RateLimit.MaxKeys < 1 {
+		fail("rate_limit.max_keys", "must be at least 1, got %d", c.RateLimit.MaxKeys)
 	}
 	for i, p := range c.RateLimit.TrustedProxies {
 		if _, err := ParsePrefix(p); err != nil {

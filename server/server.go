@@ -1,7 +1,8 @@
 // Package server assembles tether's HTTP server: one ServeMux on which the
 // surfaces register their routes, wrapped in the middleware every request
 // goes through (panic recovery, correlation id, client address, access
-// log, metrics), plus /healthz, /readyz and /metrics.
+// log, metrics), plus /healthz and /readyz; /metrics is on the mux only
+// when asked for, else on a handler of its own (MetricsHandler).
 package server
 
 import (
@@ -34,6 +35,11 @@ type Options struct {
 	Ready func(context.Context) error
 	// Registry receives the HTTP metrics; nil makes a new one.
 	Registry *prometheus.Registry
+	// PublicMetrics serves /metrics on Mux, beside the API. Off, the
+	// metrics are served only by MetricsHandler, which the app puts on a
+	// listener of its own (metrics.listen), so that the public listener
+	// does not show them.
+	PublicMetrics bool
 }
 
 // Server is the HTTP entry point.
@@ -72,8 +78,22 @@ func New(opts Options) *Server {
 		_, _ = w.Write([]byte("ok\n"))
 	})
 	s.Mux.HandleFunc("GET /readyz", s.ready)
-	s.Mux.Handle("GET /metrics", promhttp.HandlerFor(opts.Registry, promhttp.HandlerOpts{}))
+	if opts.PublicMetrics {
+		s.Mux.Handle("GET /metrics", s.metrics())
+	}
 	return s
+}
+
+func (s *Server) metrics() http.Handler {
+	return promhttp.HandlerFor(s.opts.Registry, promhttp.HandlerOpts{})
+}
+
+// MetricsHandler serves GET /metrics and nothing else, for a listener of
+// its own.
+func (s *Server) MetricsHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", s.metrics())
+	return mux
 }
 
 // Registry returns the metrics registry, for other collectors.
@@ -135,7 +155,7 @@ func (s *Server) Handler() http.Handler {
 // the peer is a trusted proxy, the right-most X-Forwarded-For address that
 // is not itself a trusted proxy.
 func (s *Server) client(r *http.Request) core.Client {
-	c := core.Client{UserAgent: r.UserAgent()}
+	c := core.Client{UserAgent: httpx.UserAgent(r)}
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
 		host = r.RemoteAddr

@@ -11,6 +11,7 @@ import (
 	"net/netip"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/tether-id/tether/api/httpx"
 )
@@ -50,8 +51,9 @@ func TestClientIP(t *testing.T) {
 func TestMiddleware(t *testing.T) {
 	var logs bytes.Buffer
 	s := New(Options{
-		Logger: slog.New(slog.NewJSONHandler(&logs, nil)),
-		Ready:  func(context.Context) error { return errors.New("database down") },
+		Logger:        slog.New(slog.NewJSONHandler(&logs, nil)),
+		Ready:         func(context.Context) error { return errors.New("database down") },
+		PublicMetrics: true,
 	})
 	var seenID, seenIP string
 	s.Mux.HandleFunc("GET /echo", func(w http.ResponseWriter, r *http.Request) {
@@ -94,5 +96,57 @@ func TestMiddleware(t *testing.T) {
 	}
 	if !strings.Contains(logs.String(), `"panic":"kaboom"`) || !strings.Contains(logs.String(), seenID) {
 		t.Errorf("logs lack the panic or the correlation id:\n%s", logs.String())
+	}
+}
+
+// TestMetricsApart: without PublicMetrics, /metrics is not on the mux
+// but on MetricsHandler, which serves nothing else.
+func TestMetricsApart(t *testing.T) {
+	s := New(Options{})
+	s.Mux.HandleFunc("GET /echo", func(w http.ResponseWriter, r *http.Request) {})
+	h := s.Handler()
+	get := func(h http.Handler, path string) *httptest.ResponseRecorder {
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, httptest.NewRequest("GET", path, nil))
+		return w
+	}
+	get(h, "/echo")
+	if w := get(h, "/metrics"); w.Code != http.StatusNotFound {
+		t.Errorf("public /metrics: HTTP %d, want 404", w.Code)
+	}
+	m := s.MetricsHandler()
+	if w := get(m, "/metrics"); w.Code != http.StatusOK || !strings.Contains(w.Body.String(), `tether_http_requests_total{route="GET /echo",status="200"} 1`) {
+		t.Errorf("metrics handler: HTTP %d\n%s", w.Code, w.Body)
+	}
+	for _, path := range []string{"/echo", "/healthz", "/api/v4/session/token"} {
+		if w := get(m, path); w.Code != http.StatusNotFound {
+			t.Errorf("metrics handler serves %s: HTTP %d", path, w.Code)
+		}
+	}
+}
+
+// TestUserAgentCapped: the client recorded for a request keeps at most
+// MaxUserAgent bytes of its User-Agent, cut between characters.
+func TestUserAgentCapped(t *testing.T) {
+	s := New(Options{})
+	var got string
+	s.Mux.HandleFunc("GET /ua", func(w http.ResponseWriter, r *http.Request) { got = httpx.Client(r).UserAgent })
+	tests := []struct{ name, ua, want string }{
+		{"short", "curl/8.0", "curl/8.0"},
+		{"exactly the limit", strings.Repeat("a", httpx.MaxUserAgent), strings.Repeat("a", httpx.MaxUserAgent)},
+		{"long", strings.Repeat("a", 1<<20), strings.Repeat("a", httpx.MaxUserAgent)},
+		// 255 ASCII bytes, then a 3-byte character across the limit.
+		{"cut inside a character", strings.Repeat("a", 255) + "界界", strings.Repeat("a", 255)},
+		{"multi-byte throughout", strings.Repeat("界", 200), strings.Repeat("界", 85)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := httptest.NewRequest("GET", "/ua", nil)
+			r.Header.Set("User-Agent", tt.ua)
+			s.Handler().ServeHTTP(httptest.NewRecorder(), r)
+			if got != tt.want || !utf8.ValidString(got) {
+				t.Errorf("User-Agent kept: %d bytes %.40q..., want %d bytes", len(got), got, len(tt.want))
+			}
+		})
 	}
 }

@@ -43,7 +43,7 @@ func (h *Handler) callback(w http.ResponseWriter, r *http.Request) {
 		FlowID:        state,
 		ProviderID:    p.ID,
 		Callback:      cb, // Relayed false: tether sees the whole answer
-		BrowserSecret: httpx.ReadBrowserSecret(r),
+		BrowserSecret: h.opts.Binder.Read(r),
 		Client:        httpx.Client(r),
 	}
 	if st.signedIn {

@@ -147,8 +147,9 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
 		h.renderFormProblem(w, r, st, pageLogin, v, problemFor(err, ""))
 		return
 	}
-	u, pair, err := h.svc.SignIn(r.Context(), v.Email, r.PostFormValue("password"), httpx.Client(r))
+	u, pair, err := httpx.SignIn(r.Context(), h.svc, h.opts.Accounts, v.Email, r.PostFormValue("password"), httpx.Client(r))
 	if err != nil {
+		setRetryAfter(w, err)
 		h.renderFormProblem(w, r, st, pageLogin, v, problemFor(err, ""))
 		return
 	}
@@ -185,7 +186,7 @@ func (h *Handler) startSignIn(w http.ResponseWriter, r *http.Request) {
 		Purpose:       core.PurposeSignIn,
 		RedirectURI:   h.opts.Callbacks.URL(p.ID),
 		ReturnTo:      ret,
-		BrowserSecret: httpx.BrowserSecret(w, r, h.secure, h.opts.FlowTTL),
+		BrowserSecret: h.opts.Binder.Secret(w, r),
 	})
 	if err != nil {
 		h.renderFormProblem(w, r, st, pageLogin, v, problemFor(err, p.Name))
@@ -324,7 +325,7 @@ func (h *Handler) startLink(w http.ResponseWriter, r *http.Request) {
 		Purpose:       core.PurposeLink,
 		UserID:        st.user.ID,
 		RedirectURI:   h.opts.Callbacks.URL(p.ID),
-		BrowserSecret: httpx.BrowserSecret(w, r, h.secure, h.opts.FlowTTL),
+		BrowserSecret: h.opts.Binder.Secret(w, r),
 	})
 	if err != nil {
 		pr := problemFor(err, p.Name)

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tether-id/tether/api/httpx"
 	"github.com/tether-id/tether/core"
 	"github.com/tether-id/tether/store/sqlstore"
 )
@@ -210,7 +211,8 @@ func newTestHandler(t *testing.T, publicURL string) *Handler {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h, err := New(svc, Options{PublicURL: publicURL, Secret: []byte("0123456789abcdef0123456789abcdef")})
+	secret := []byte("0123456789abcdef0123456789abcdef")
+	h, err := New(svc, Options{PublicURL: publicURL, Secret: secret, Binder: httpx.NewBinder(secret, publicURL, time.Minute)})
 	if err != nil {
 		t.Fatal(err)
 	}

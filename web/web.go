@@ -22,6 +22,7 @@ import (
 	"net/url"
 	"path"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -43,10 +44,14 @@ type Options struct {
 	// RedirectAllowList are origins or URL prefixes the pages may send a
 	// person to after signing in (web.redirect_allow_list).
 	RedirectAllowList []string
-	// FlowTTL is how long the browser-binding cookie lives.
-	FlowTTL time.Duration
-	// Limiter limits sign-in routes per client IP; nil disables.
+	// Binder sets and reads the browser-binding cookie; required.
+	Binder *httpx.Binder
+	// Limiter limits sign-in routes per client address; nil disables.
 	Limiter *ratelimit.Limiter
+	// Accounts locks out password sign-in per email after repeated
+	// failures; nil disables. It is the Cloudreve surface's, so an email
+	// has one budget across both.
+	Accounts *ratelimit.Backoff
 	// Now is the clock; nil means time.Now. It must be the service's.
 	Now    func() time.Time
 	Logger *slog.Logger
@@ -79,6 +84,9 @@ var (
 func New(svc *core.Service, opts Options) (*Handler, error) {
 	if len(opts.Secret) < 32 {
 		return nil, errors.New("web: the secret must be at least 32 bytes")
+	}
+	if opts.Binder == nil {
+		return nil, errors.New("web: a browser binder is required")
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
@@ -138,15 +146,20 @@ func (h *Handler) Register(mux *http.ServeMux) {
 // limited refuses a request over the per-IP limit with a page.
 func (h *Handler) limited(next http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		if h.opts.Limiter != nil {
-			if ok, wait := h.opts.Limiter.Allow(httpx.Client(r).IP); !ok {
-				w.Header().Set("Retry-After", fmt.Sprint(int(wait/time.Second)+1))
-				st := &requestState{lang: negotiate(r)}
-				h.renderProblem(w, r, st, "title_error", problemFor(core.Errorf(core.CodeRateLimited, "Too many requests"), ""), nil)
-				return
-			}
+		if err := httpx.AllowIP(h.opts.Limiter, r); err != nil {
+			setRetryAfter(w, err)
+			st := &requestState{lang: negotiate(r)}
+			h.renderProblem(w, r, st, "title_error", problemFor(err, ""), nil)
+			return
 		}
 		next(w, r)
+	}
+}
+
+// setRetryAfter sets Retry-After when err is a rate limit's.
+func setRetryAfter(w http.ResponseWriter, err error) {
+	if wait, ok := httpx.RetryAfter(err); ok {
+		w.Header().Set("Retry-After", strconv.Itoa(httpx.Seconds(wait)))
 	}
 }
 

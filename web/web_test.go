@@ -701,3 +701,35 @@ func TestRateLimited(t *testing.T) {
 	}
 	wantText(t, p, msg(t, "en", "err_rate_limited"))
 }
+
+// TestAccountLockout: wrong passwords for one email lock its password
+// sign-in out for a while, on the page as on the Cloudreve API (one
+// budget), the same for an email no account has; the lock-out refuses
+// even the right password, and ends.
+func TestAccountLockout(t *testing.T) {
+	e := startEnv(t, envOptions{configure: func(c *config.Config) {
+		c.RateLimit.Enabled, c.RateLimit.PerIPPerMinute = true, 1000
+		c.RateLimit.PerAccountFailures = 2
+	}})
+	e.srv.CreateUser(t, "locked@example.test", "right-password", true)
+	for _, email := range []string{"locked@example.test", "nobody@example.test"} {
+		u := e.user(t)
+		u.get("/login")
+		for range 2 {
+			if p := u.post("/login", url.Values{"email": {email}, "password": {"wrong-password"}}); p.status != http.StatusUnauthorized {
+				t.Fatalf("%s: wrong password: HTTP %d", email, p.status)
+			}
+		}
+		p := u.post("/login", url.Values{"email": {strings.ToUpper(email)}, "password": {"right-password"}})
+		if p.status != http.StatusTooManyRequests || p.header.Get("Retry-After") != "60" {
+			t.Fatalf("%s: third attempt: HTTP %d, Retry-After %q; want 429 and 60", email, p.status, p.header.Get("Retry-After"))
+		}
+		wantText(t, p, msg(t, "en", "err_rate_limited"))
+		if env := e.srv.Client(t).Cloudreve("POST", "/api/v4/session/token", map[string]string{"email": email, "password": "right-password"}, ""); env.Code != 429 {
+			t.Fatalf("%s: Cloudreve sign-in during the page's lock-out: %s", email, env.Raw)
+		}
+	}
+	e.clock.Advance(time.Minute)
+	u := e.user(t)
+	u.signIn("locked@example.test", "right-password")
+}

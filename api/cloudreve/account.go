@@ -3,7 +3,6 @@ package cloudreve
 import (
 	"net/http"
 	"net/url"
-	"strconv"
 	"time"
 
 	"github.com/google/uuid"
@@ -94,7 +93,7 @@ func (h *Handler) signIn(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	u, pair, err := h.svc.SignIn(r.Context(), body.Email, body.Password, httpx.Client(r))
+	u, pair, err := httpx.SignIn(r.Context(), h.svc, h.opts.Accounts, body.Email, body.Password, httpx.Client(r))
 	if err != nil {
 		h.fail(w, r, err)
 		return
@@ -218,7 +217,5 @@ func webURL(s string) bool {
 	u, err := url.Parse(s)
 	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != ""
 }
-
-func itoa(n int) string { return strconv.Itoa(n) }
 
 func newCorrelationID() string { return uuid.NewString() }

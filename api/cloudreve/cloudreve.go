@@ -9,8 +9,7 @@ import (
 	"encoding/json"
 	"log/slog"
 	"net/http"
-	"strings"
-	"time"
+	"strconv"
 
 	"github.com/tether-id/tether/api"
 
@@ -63,11 +62,15 @@ type Options struct {
 	// Debug adds the internal error text to failures, like Cloudreve's
 	// non-release mode. Never in production: it can show internals.
 	Debug bool
-	// FlowTTL is how long the browser-binding cookie lives.
-	FlowTTL time.Duration
-	// Limiter limits sign-in routes per client IP; nil disables.
+	// Binder sets and reads the browser-binding cookie; required.
+	Binder *httpx.Binder
+	// Limiter limits the sign-in and session routes per client address;
+	// nil disables.
 	Limiter *ratelimit.Limiter
-	Logger  *slog.Logger
+	// Accounts locks out password sign-in per email after repeated
+	// failures; nil disables.
+	Accounts *ratelimit.Backoff
+	Logger   *slog.Logger
 }
 
 // Handler serves the Cloudreve routes.
@@ -97,14 +100,14 @@ func (h *Handler) Register(mux Mux) {
 	limited := h.limit
 	mux.Handle("POST /api/v4/user", limited(h.signUp))
 	mux.Handle("POST /api/v4/session/token", limited(h.signIn))
-	mux.Handle("POST /api/v4/session/token/refresh", http.HandlerFunc(h.refresh))
-	mux.Handle("DELETE /api/v4/session/token", http.HandlerFunc(h.signOut))
+	mux.Handle("POST /api/v4/session/token/refresh", limited(h.refresh))
+	mux.Handle("DELETE /api/v4/session/token", limited(h.signOut))
 	mux.Handle("GET /api/v4/user/setting", h.authed(h.settings))
 	mux.Handle("GET /api/v4/user/avatar/{id}", http.HandlerFunc(h.avatar))
 	mux.Handle("PUT /api/v4/session/openid", limited(h.prepare))
 	mux.Handle("POST /api/v4/session/openid", limited(h.finish))
 	mux.Handle("DELETE /api/v4/session/openid/{provider_id}", h.authed(h.unlink))
-	mux.Handle("GET /api/v4/session/prepare", http.HandlerFunc(h.prepareLogin))
+	mux.Handle("GET /api/v4/session/prepare", limited(h.prepareLogin))
 	mux.Handle("GET /api/v4/site/config/login", http.HandlerFunc(h.loginConfig))
 	// Anything else under /api/v4 answers in the envelope, not with a
 	// bare 404 page.
@@ -128,7 +131,11 @@ func (h *Handler) ok(w http.ResponseWriter, data any) {
 
 // fail writes err in the envelope with a correlation id, and logs it under
 // the same id: client errors at info, server errors at error with cause.
+// A rate-limited request also gets Retry-After, as a courtesy.
 func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
+	if wait, ok := httpx.RetryAfter(err); ok {
+		w.Header().Set("Retry-After", strconv.Itoa(httpx.Seconds(wait)))
+	}
 	id := httpx.RequestID(r.Context())
 	if id == "" {
 		id = newCorrelationID()
@@ -150,32 +157,23 @@ func write(w http.ResponseWriter, env envelope) {
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(http.StatusOK)
-	enc := json.NewEncoder(w)
-	enc.SetEscapeHTML(false) // authorize URLs keep their "&", as in the seed
-	_ = enc.Encode(env)
+	// HTML escaping stays on: messages repeat what callers sent, and
+	// "<", ">" and "&" are written as \u003c, \u003e and \u0026 so that a
+	// client that shows a body as HTML runs nothing. Authorize URLs then
+	// carry "\u0026", which decodes to the same "&".
+	_ = json.NewEncoder(w).Encode(env)
 }
 
-// limit wraps a sign-in route with the per-IP limit; over the limit the
-// answer is code 429 in the envelope, with Retry-After as a courtesy.
+// limit wraps a route with the per-IP limit; over the limit the answer
+// is code 429 in the envelope.
 func (h *Handler) limit(next http.HandlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if h.opts.Limiter != nil {
-			if ok, wait := h.opts.Limiter.Allow(httpx.Client(r).IP); !ok {
-				w.Header().Set("Retry-After", retryAfter(wait))
-				h.fail(w, r, core.Errorf(core.CodeRateLimited, "Too many requests, try again in %s", retryAfter(wait)+"s"))
-				return
-			}
+		if err := httpx.AllowIP(h.opts.Limiter, r); err != nil {
+			h.fail(w, r, err)
+			return
 		}
 		next(w, r)
 	})
-}
-
-func retryAfter(d time.Duration) string {
-	s := int((d + time.Second - 1) / time.Second)
-	if s < 1 {
-		s = 1
-	}
-	return itoa(s)
 }
 
 // authed requires a valid bearer token: missing → 401, invalid or
@@ -207,5 +205,3 @@ func (h *Handler) optionalUser(r *http.Request) (core.User, bool) {
 	u, err := h.svc.Authenticate(r.Context(), tok)
 	return u, err == nil
 }
-
-func (h *Handler) secureCookies() bool { return strings.HasPrefix(h.opts.PublicURL, "https://") }

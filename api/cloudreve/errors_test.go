@@ -1,7 +1,12 @@
 package cloudreve_test
 
 import (
+	"bytes"
 	"context"
+	"fmt"
+	"net/http"
+	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -9,8 +14,10 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/tether-id/tether/api/httpx"
 	"github.com/tether-id/tether/config"
 	"github.com/tether-id/tether/core"
+	"github.com/tether-id/tether/testkit/testclock"
 	"github.com/tether-id/tether/testkit/testpeer"
 	"github.com/tether-id/tether/testkit/tethertest"
 )
@@ -76,7 +83,11 @@ func TestBadParameters(t *testing.T) {
 		documented bool
 	}{
 		{"prepare not JSON", "PUT", openid, rawBody("{"), "", "Request body is not valid JSON", false},
-		{"prepare two objects", "PUT", openid, rawBody(`{"provider":2}{}`), "", "Request body must be one JSON object", true},
+		// The document's checker reads only the first JSON value, so it
+		// takes the next three for valid bodies; tether refuses them.
+		{"prepare two objects", "PUT", openid, rawBody(`{"provider":2} {}`), "", "Request body is not valid JSON", true},
+		{"prepare stray brace", "PUT", openid, rawBody(`{"provider":2}}`), "", "Request body is not valid JSON", true},
+		{"sign-in stray bracket", "POST", "/api/v4/session/token", rawBody(`{"email":"a@example.test","password":"whatever1"}]`), "", "Request body is not valid JSON", true},
 		{"prepare without body", "PUT", openid, nil, "", "Request body cannot be empty", false},
 		{"prepare without provider", "PUT", openid, map[string]any{"linking": false}, "", "Provider cannot be empty", false},
 		{"prepare provider null", "PUT", openid, map[string]any{"provider": nil}, "", "Provider cannot be empty", false},
@@ -273,6 +284,27 @@ func TestSessionNotFound(t *testing.T) {
 		// The session is gone for the right browser too: one attempt only.
 		want(t, c.finish(cb, 2, ""), 40023, "")
 	})
+	// A browser-binding cookie that tether did not issue is no cookie:
+	// prepare binds the flow to a secret of its own, so whoever chose
+	// the planted value cannot finish the flow with it.
+	t.Run("planted cookie", func(t *testing.T) {
+		base, _ := url.Parse(e.srv.URL)
+		planted := &http.Cookie{Name: httpx.BrowserCookie, Value: strings.Repeat("A", 43), Path: "/"}
+		victim, attacker := e.client(t), e.client(t)
+		victim.c.Jar.SetCookies(base, []*http.Cookie{planted})
+		attacker.c.Jar.SetCookies(base, []*http.Cookie{planted})
+		cb := victim.startOIDC(0, "")
+		var issued string
+		for _, ck := range victim.c.Jar.Cookies(base) {
+			if ck.Name == httpx.BrowserCookie {
+				issued = ck.Value
+			}
+		}
+		if issued == planted.Value || issued == "" {
+			t.Fatalf("prepare kept the planted cookie %q", issued)
+		}
+		want(t, attacker.finish(cb, 2, ""), 40023, "another browser")
+	})
 	t.Run("link finished by another account", func(t *testing.T) {
 		c := e.client(t)
 		_, frank := c.passwordAccount("frank@example.test")
@@ -420,8 +452,9 @@ func setStatus(t *testing.T, e *env, id string, s core.Status) {
 	}
 }
 
-// TestRateLimited: 429 once an address has used its sign-in requests for
-// the minute, on every limited route; other routes still answer.
+// TestRateLimited: 429 once an address has used its requests for the
+// minute, on every limited route (sign-in, sign-up, the session routes,
+// prepare); other routes still answer.
 func TestRateLimited(t *testing.T) {
 	t.Parallel()
 	const perMinute = 3
@@ -440,6 +473,9 @@ func TestRateLimited(t *testing.T) {
 		{"POST", openid, map[string]any{"code": "c", "session_id": uuid.NewString(), "provider_id": 2}},
 		{"POST", "/api/v4/session/token", map[string]any{"email": "a@example.test", "password": "whatever1"}},
 		{"POST", "/api/v4/user", map[string]any{"email": "new@example.test", "password": "long-enough"}},
+		{"POST", "/api/v4/session/token/refresh", map[string]any{"refresh_token": "unknown"}},
+		{"DELETE", "/api/v4/session/token", map[string]any{"refresh_token": "unknown"}},
+		{"GET", "/api/v4/session/prepare?email=a@example.test", nil},
 	} {
 		want(t, c.call(r.method, r.path, r.body, ""), 429, "")
 		if s, err := strconv.Atoi(c.header.Get("Retry-After")); err != nil || s < 1 {
@@ -447,7 +483,54 @@ func TestRateLimited(t *testing.T) {
 		}
 	}
 	ok(t, c.call("GET", "/api/v4/site/config/login", nil, ""), nil)
-	want(t, c.call("POST", "/api/v4/session/token/refresh", map[string]string{"refresh_token": "unknown"}, ""), 40020, "")
+	want(t, c.callInvalid("GET", "/api/v4/user/setting", nil, ""), 401, "")
+}
+
+// TestAccountLockout: after the free wrong passwords, an email's
+// password sign-in is refused for a lock-out that doubles with each
+// further failure; the right password during a lock-out is refused too,
+// and a success after it starts the count again. An email that no
+// account has gets exactly the same answers, so the limit tells nothing
+// about which accounts exist.
+func TestAccountLockout(t *testing.T) {
+	t.Parallel()
+	clock := testclock.New(time.Now())
+	e := newEnv(t, envOptions{now: clock.Now, configure: func(c *config.Config) {
+		c.RateLimit.Enabled, c.RateLimit.PerIPPerMinute = true, 1000
+		c.RateLimit.PerAccountFailures = 3
+	}})
+	c := e.client(t)
+	c.passwordAccount("known@example.test")
+	answers := func(email string) []string {
+		var out []string
+		attempt := func(password string) {
+			env := c.call("POST", "/api/v4/session/token", map[string]string{"email": email, "password": password}, "")
+			out = append(out, fmt.Sprintf("%d %q", env.Code, c.header.Get("Retry-After")))
+		}
+		for range 3 {
+			attempt("wrong-password")
+		}
+		attempt("password-" + email) // locked out, right password or not
+		clock.Advance(time.Minute)
+		attempt("wrong-password")
+		attempt("wrong-password") // locked out for twice as long
+		clock.Advance(2 * time.Minute)
+		return out
+	}
+	expected := []string{`40069 ""`, `40069 ""`, `40069 ""`, `429 "60"`, `40069 ""`, `429 "120"`}
+	for _, email := range []string{"known@example.test", "unknown@example.test"} {
+		if got := answers(email); !slices.Equal(got, expected) {
+			t.Errorf("%s: answers %q, want %q", email, got, expected)
+		}
+	}
+	// After the lock-out the right password signs in.
+	ok(t, c.call("POST", "/api/v4/session/token", map[string]string{"email": "known@example.test", "password": "password-known@example.test"}, ""), nil)
+	// The email is compared as the core compares it.
+	for range 3 {
+		want(t, c.call("POST", "/api/v4/session/token", map[string]string{"email": "Other@Example.test", "password": "wrong-password"}, ""), 40069, "")
+	}
+	env := c.call("POST", "/api/v4/session/token", map[string]string{"email": " other@example.TEST", "password": "wrong-password"}, "")
+	want(t, env, 429, "Too many failed sign-in attempts, try again in 60s")
 }
 
 // TestDebug: with debug on, failures carry the internal error text.
@@ -462,4 +545,22 @@ func TestDebug(t *testing.T) {
 	}
 	env = c.callInvalid("PUT", openid, map[string]any{"provider": "x"}, "")
 	want(t, env, 40001, "Provider must be a number")
+}
+
+// TestJSONEscapesMarkup: every answer is written with <, > and & escaped
+// (\u003c, \u003e, \u0026), so that a body shown as HTML runs nothing;
+// the authorize URL decodes to the same string.
+func TestJSONEscapesMarkup(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOptions{})
+	c := e.client(t)
+	env := c.call("PUT", openid, map[string]any{"provider": 2}, "")
+	var authURL string
+	ok(t, env, &authURL)
+	if !strings.Contains(authURL, "&state=") {
+		t.Fatalf("authorize URL %q has no &state=", authURL)
+	}
+	if bytes.ContainsAny(env.Raw, "<>&") || !bytes.Contains(env.Raw, []byte(`\u0026state=`)) {
+		t.Errorf("body %s: & not written as \\u0026", env.Raw)
+	}
 }

@@ -85,7 +85,7 @@ func (h *Handler) prepare(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	req.ProviderID, req.RedirectURI = p.ID, h.opts.Callbacks.URL(p.ID)
-	req.BrowserSecret = httpx.BrowserSecret(w, r, h.secureCookies(), h.opts.FlowTTL)
+	req.BrowserSecret = h.opts.Binder.Secret(w, r)
 	authURL, err := h.svc.Prepare(r.Context(), req)
 	if err != nil {
 		h.fail(w, r, err)
@@ -131,7 +131,7 @@ func (h *Handler) finish(w http.ResponseWriter, r *http.Request) {
 		// is tolerated because the page's path already named the
 		// provider (SPEC §3.1), a present one is checked.
 		Callback:      provider.Callback{Code: body.Code, Iss: body.Iss, Relayed: true},
-		BrowserSecret: httpx.ReadBrowserSecret(r),
+		BrowserSecret: h.opts.Binder.Read(r),
 		Client:        httpx.Client(r),
 	}
 	if u, ok := h.optionalUser(r); ok {

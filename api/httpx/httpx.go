@@ -6,13 +6,9 @@ package httpx
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
-	"fmt"
-	"io"
 	"net/http"
 	"strings"
-	"time"
+	"unicode/utf8"
 
 	"github.com/tether-id/tether/core"
 )
@@ -40,7 +36,26 @@ func Client(r *http.Request) core.Client {
 	if i := strings.LastIndexByte(host, ':'); i > 0 {
 		host = strings.Trim(host[:i], "[]")
 	}
-	return core.Client{IP: host, UserAgent: r.UserAgent()}
+	return core.Client{IP: host, UserAgent: UserAgent(r)}
+}
+
+// MaxUserAgent bounds the User-Agent kept for a request. Audit events
+// store it, and a client may send up to the server's header limit; 256
+// bytes name any real browser.
+const MaxUserAgent = 256
+
+// UserAgent returns r's User-Agent cut to at most MaxUserAgent bytes,
+// never in the middle of a UTF-8 sequence.
+func UserAgent(r *http.Request) string {
+	ua := r.UserAgent()
+	if len(ua) <= MaxUserAgent {
+		return ua
+	}
+	i := MaxUserAgent
+	for i > 0 && !utf8.RuneStart(ua[i]) {
+		i--
+	}
+	return ua[:i]
 }
 
 // WithRequestID records the request's correlation id.
@@ -62,94 +77,4 @@ func Bearer(r *http.Request) string {
 		return ""
 	}
 	return strings.TrimSpace(token)
-}
-
-// BrowserCookie is the name of the cookie that binds flows to a browser.
-const BrowserCookie = "tether_browser"
-
-// BrowserSecret returns the browser-binding secret of the request, setting
-// a new cookie when the browser has none. The cookie is HttpOnly and
-// SameSite=Lax, so it comes back on the top-level redirect from the
-// provider but is never readable by scripts or sent by cross-site posts.
-func BrowserSecret(w http.ResponseWriter, r *http.Request, secure bool, ttl time.Duration) string {
-	if c, err := r.Cookie(BrowserCookie); err == nil && len(c.Value) >= 32 {
-		return c.Value
-	}
-	secret := core.NewBrowserSecret()
-	http.SetCookie(w, &http.Cookie{
-		Name:     BrowserCookie,
-		Value:    secret,
-		Path:     "/",
-		MaxAge:   int((ttl + time.Minute) / time.Second),
-		HttpOnly: true,
-		Secure:   secure,
-		SameSite: http.SameSiteLaxMode,
-	})
-	return secret
-}
-
-// ReadBrowserSecret returns the browser-binding secret, or "" if absent.
-func ReadBrowserSecret(r *http.Request) string {
-	if c, err := r.Cookie(BrowserCookie); err == nil {
-		return c.Value
-	}
-	return ""
-}
-
-// MaxBody bounds request bodies; tether's requests are small.
-const MaxBody = 64 << 10
-
-// DecodeJSON reads a JSON object into v. Errors are core.Invalid values
-// naming the field, worded the Cloudreve way ("Provider must be a
-// number"). Unknown fields are ignored: clients send extra ones (captcha,
-// tickets) that tether does not use.
-func DecodeJSON(r *http.Request, v any) error {
-	body := http.MaxBytesReader(nil, r.Body, MaxBody)
-	dec := json.NewDecoder(body)
-	if err := dec.Decode(v); err != nil {
-		var te *json.UnmarshalTypeError
-		var me *http.MaxBytesError
-		switch {
-		case errors.As(err, &te) && te.Field != "":
-			return core.Invalid(te.Field, "%s must be %s", FieldTitle(te.Field), typeWord(te.Type.Kind().String()))
-		case errors.As(err, &me):
-			return core.Invalid("", "Request body is too large")
-		case errors.Is(err, io.EOF):
-			return core.Invalid("", "Request body cannot be empty")
-		default:
-			return core.Invalid("", "Request body is not valid JSON")
-		}
-	}
-	if dec.More() {
-		return core.Invalid("", "Request body must be one JSON object")
-	}
-	return nil
-}
-
-func typeWord(kind string) string {
-	switch kind {
-	case "int", "int64", "int32", "uint", "uint64", "float64":
-		return "a number"
-	case "bool":
-		return "true or false"
-	case "string":
-		return "a string"
-	}
-	return fmt.Sprintf("of type %s", kind)
-}
-
-// FieldTitle turns a JSON field name into the Cloudreve message form:
-// "session_id" → "SessionID", "refresh_token" → "RefreshToken".
-func FieldTitle(field string) string {
-	var b strings.Builder
-	for _, part := range strings.Split(field, "_") {
-		switch part {
-		case "":
-		case "id":
-			b.WriteString("ID")
-		default:
-			b.WriteString(strings.ToUpper(part[:1]) + part[1:])
-		}
-	}
-	return b.String()
 }

@@ -54,7 +54,7 @@ func (h *Handler) callback(w http.ResponseWriter, r *http.Request) {
 		FlowID:        state,
 		ProviderID:    p.ID,
 		Callback:      cb,
-		BrowserSecret: httpx.ReadBrowserSecret(r),
+		BrowserSecret: h.opts.Binder.Read(r),
 		Purpose:       core.PurposeLink,
 		Client:        httpx.Client(r),
 	})

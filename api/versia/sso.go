@@ -120,7 +120,7 @@ func (h *Handler) link(w http.ResponseWriter, r *http.Request, u core.User) {
 		Purpose:       core.PurposeLink,
 		UserID:        u.ID,
 		RedirectURI:   h.opts.Callbacks.VersiaURL(p.ID),
-		BrowserSecret: httpx.BrowserSecret(w, r, h.secureCookies(), h.opts.FlowTTL),
+		BrowserSecret: h.opts.Binder.Secret(w, r),
 	})
 	if err != nil {
 		h.fail(w, r, err)
@@ -164,10 +164,9 @@ func readIssuer(r *http.Request) (string, error) {
 	}
 	// Anything else is read as JSON, the documented body.
 	var body map[string]json.RawMessage
-	dec := json.NewDecoder(r.Body)
-	if err := dec.Decode(&body); err != nil || dec.More() {
-		var tooLarge *http.MaxBytesError
-		if errors.As(err, &tooLarge) {
+	if err := httpx.DecodeJSON(r, &body); err != nil {
+		var ce *core.Error
+		if errors.As(err, &ce) && ce.Reason == httpx.ReasonBodyTooLarge {
 			return "", core.Invalid("", "Validation error: the request body is too large")
 		}
 		return "", core.Invalid("", "Validation error: the request body is not a JSON object")

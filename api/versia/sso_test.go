@@ -1,6 +1,7 @@
 package versia_test
 
 import (
+	"bytes"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -199,6 +200,10 @@ func TestLinkRequest(t *testing.T) {
 		{"object", map[string]any{"issuer": map[string]string{"id": "corp"}}, "", true, 422, `{"error":"Validation error: Expected string, received object at \"issuer\"","details":{"issuer":"Expected string, received object"}}`},
 		{"not JSON", "issuer=corp", "application/json", true, 422, `{"error":"Validation error: the request body is not a JSON object"}`},
 		{"JSON array", "[]", "application/json", true, 422, `{"error":"Validation error: the request body is not a JSON object"}`},
+		// The document's checker reads only the first value, so it takes
+		// these two for valid bodies; tether refuses them.
+		{"stray brace after the object", `{"issuer":"corp"}}`, "application/json", false, 422, `{"error":"Validation error: the request body is not a JSON object"}`},
+		{"two objects", `{"issuer":"corp"} {}`, "application/json", false, 422, `{"error":"Validation error: the request body is not a JSON object"}`},
 		{"empty form", url.Values{}, "", true, 422, required},
 		{"empty multipart", url.Values{"other": {"x"}}, "multipart/form-data", true, 422, required},
 		{"repeated form field", url.Values{"issuer": {"corp", "plain"}}, "", false, 422, `{"error":"Validation error: Expected string, received array at \"issuer\"","details":{"issuer":"Expected string, received array"}}`},
@@ -215,6 +220,19 @@ func TestLinkRequest(t *testing.T) {
 			r := e.Do(e.Client(t), call{method: "POST", path: "/api/v1/sso", bearer: token, body: tt.body, contentType: tt.contentType, invalid: tt.invalid})
 			wantError(t, r, tt.status, tt.want)
 		})
+	}
+}
+
+// TestMarkupEscaped: an error message that repeats the caller's words
+// keeps them, but with <, > and & written as \u003c, \u003e and \u0026,
+// so that no client that shows the body as HTML runs them.
+func TestMarkupEscaped(t *testing.T) {
+	e := newEnv(t, envOptions{providers: routeProviders})
+	_, token := e.user("markup@example.test")
+	r := e.Do(e.Client(t), call{method: "POST", path: "/api/v1/sso", bearer: token, body: map[string]string{"issuer": "<script>&"}})
+	wantError(t, r, 404, `{"error":"Issuer with ID <script>& not found in instance's OpenID configuration"}`)
+	if bytes.ContainsAny(r.Body, "<>&") || !bytes.Contains(r.Body, []byte(`\u003cscript\u003e\u0026`)) {
+		t.Errorf("body %s: markup not escaped", r.Body)
 	}
 }
 

@@ -102,8 +102,8 @@ type Options struct {
 	PublicURL string
 	// Callbacks are the providers' redirect URIs.
 	Callbacks *api.Callbacks
-	// FlowTTL is how long the browser-binding cookie lives.
-	FlowTTL time.Duration
+	// Binder sets and reads the browser-binding cookie; required.
+	Binder *httpx.Binder
 	// Limiter limits POST /api/v1/sso and the callback per client IP; nil
 	// disables. It is the Cloudreve surface's limiter, so one client has
 	// one budget across both surfaces.
@@ -171,9 +171,11 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(status)
-	enc := json.NewEncoder(w)
-	enc.SetEscapeHTML(false) // authorize URLs keep their "&"
-	_ = enc.Encode(v)
+	// HTML escaping stays on: messages repeat what callers sent, and
+	// "<", ">" and "&" are written as \u003c, \u003e and \u0026 so that a
+	// client that shows a body as HTML runs nothing. Authorize URLs then
+	// carry "\u0026", which decodes to the same "&".
+	_ = json.NewEncoder(w).Encode(v)
 }
 
 // authed requires a bearer access token of an active user holding the
@@ -242,5 +244,3 @@ func (h *Handler) limit(next http.HandlerFunc) http.HandlerFunc {
 		next(w, r)
 	}
 }
-
-func (h *Handler) secureCookies() bool { return strings.HasPrefix(h.opts.PublicURL, "https://") }

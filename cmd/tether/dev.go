@@ -122,6 +122,9 @@ func (e *env) dev(args []string) error {
 	a, err := app.New(e.ctx, cfg, app.Options{
 		Logger: log,
 		Mount:  func(mux *http.ServeMux) { mux.Handle(demoPath+"/", op.Handler()) },
+		// A demo on one port: /metrics beside the pages, unless
+		// metrics.listen says otherwise.
+		PublicMetrics: true,
 	})
 	if err != nil {
 		return err

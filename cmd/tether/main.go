@@ -42,8 +42,9 @@ type env struct {
 	stdout  io.Writer
 	stderr  io.Writer
 	environ []string
-	// listening, when set, is told the address the server listens on.
-	listening func(addr string)
+	// listening, when set, is told the addresses the server listens on:
+	// the main one, and the metrics one ("" when none).
+	listening func(addr, metricsAddr string)
 }
 
 const usage = `usage: tether <command> [flags]
@@ -180,21 +181,32 @@ func (e *env) serve(args []string) error {
 	return e.listenAndServe(a, log, cfg.Listen, nil)
 }
 
-// listenAndServe listens on addr, calls banner once the port is taken,
-// and serves until the context ends.
+// listenAndServe listens on addr (and on metrics.listen when set),
+// calls banner once the ports are taken, and serves until the context
+// ends.
 func (e *env) listenAndServe(a *app.App, log *slog.Logger, addr string, banner func()) error {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
+	}
+	var mln net.Listener
+	metricsAddr := ""
+	if m := a.Config.Metrics.Listen; m != "" {
+		if mln, err = net.Listen("tcp", m); err != nil {
+			ln.Close()
+			return fmt.Errorf("metrics.listen: %w", err)
+		}
+		metricsAddr = mln.Addr().String()
+		log.Info("metrics listening", "addr", metricsAddr)
 	}
 	log.Info("tether listening", "addr", ln.Addr().String(), "public_url", a.Config.PublicURL, "version", versionString())
 	if banner != nil {
 		banner()
 	}
 	if e.listening != nil {
-		e.listening(ln.Addr().String())
+		e.listening(ln.Addr().String(), metricsAddr)
 	}
-	return a.Serve(e.ctx, ln)
+	return a.Serve(e.ctx, ln, mln)
 }
 
 func (e *env) migrate(args []string) error {

@@ -53,6 +53,8 @@ func TestConfigErrorsStopStartup(t *testing.T) {
 		{"bad duration", "tokens: { access_ttl: forever }\n", nil, `tokens.access_ttl: invalid duration "forever"`},
 		{"unknown env", "", []string{"TETHER_DATABSE=x"}, "TETHER_DATABSE: unknown environment variable (did you mean TETHER_DATABASE?)"},
 		{"bad provider", "providers:\n  - { id: x, kind: saml, client_id: a, client_secret: b }\n", nil, "providers[0].kind: want logto, qq or oidc"},
+		{"http public_url off loopback", "", []string{"TETHER_PUBLIC_URL=http://files.example.com"}, `public_url: must be https (cookies would not be Secure over plain http), got "http://files.example.com"`},
+		{"bad metrics listen", "metrics: { listen: localhost }\n", nil, `metrics.listen: want host:port, got "localhost"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -77,26 +79,50 @@ func TestConfigErrorsStopStartup(t *testing.T) {
 	}
 }
 
+// get answers the status of GET u.
+func get(t *testing.T, u string) int {
+	t.Helper()
+	resp, err := http.Get(u)
+	if err != nil {
+		t.Fatalf("GET %s: %v", u, err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+// TestServeAndGracefulShutdown runs serve with metrics.listen: /metrics
+// answers there and not on the public listener, which answers
+// everything else; both stop on shutdown.
 func TestServeAndGracefulShutdown(t *testing.T) {
-	cfg := writeConfig(t, "")
+	cfg := writeConfig(t, "metrics: { listen: 127.0.0.1:0 }\n")
 	ctx, cancel := context.WithCancel(context.Background())
-	addrc := make(chan string, 1)
+	addrc := make(chan [2]string, 1)
 	var stderr testenv.SyncBuffer
-	e := &env{ctx: ctx, stdin: strings.NewReader(""), stdout: io.Discard, stderr: &stderr, listening: func(a string) { addrc <- a }}
+	e := &env{ctx: ctx, stdin: strings.NewReader(""), stdout: io.Discard, stderr: &stderr,
+		listening: func(a, m string) { addrc <- [2]string{a, m} }}
 	done := make(chan int, 1)
 	go func() { done <- e.exit(e.dispatch([]string{"serve", "--config", cfg})) }()
-	var addr string
+	var addr, metricsAddr string
 	select {
-	case addr = <-addrc:
+	case a := <-addrc:
+		addr, metricsAddr = a[0], a[1]
 	case code := <-done:
 		t.Fatalf("serve exited early with %d: %s", code, stderr.String())
 	}
-	for _, path := range []string{"/healthz", "/readyz", "/metrics", "/api/openapi.json"} {
-		resp, err := http.Get("http://" + addr + path)
-		if err != nil || resp.StatusCode != 200 {
-			t.Fatalf("GET %s: %v %v", path, resp, err)
+	for _, path := range []string{"/healthz", "/readyz", "/api/openapi.json"} {
+		if s := get(t, "http://"+addr+path); s != 200 {
+			t.Fatalf("GET %s: HTTP %d", path, s)
 		}
-		resp.Body.Close()
+	}
+	if s := get(t, "http://"+addr+"/metrics"); s != 404 {
+		t.Errorf("/metrics on the public listener: HTTP %d, want 404", s)
+	}
+	if s := get(t, "http://"+metricsAddr+"/metrics"); s != 200 {
+		t.Errorf("/metrics on metrics.listen: HTTP %d", s)
+	}
+	if s := get(t, "http://"+metricsAddr+"/api/openapi.json"); s != 404 {
+		t.Errorf("the metrics listener serves the API: HTTP %d", s)
 	}
 	// The API answers in its envelope before the shutdown.
 	resp, err := http.Post("http://"+addr+"/api/v4/session/token", "application/json", strings.NewReader(`{"email":"a@b.c","password":"x"}`))
@@ -118,8 +144,11 @@ func TestServeAndGracefulShutdown(t *testing.T) {
 	case <-time.After(20 * time.Second):
 		t.Fatal("serve did not shut down")
 	}
+	if _, err := net.Dial("tcp", metricsAddr); err == nil {
+		t.Error("the metrics listener still accepts after shutdown")
+	}
 	logs := stderr.String()
-	for _, want := range []string{`"msg":"tether listening"`, `"msg":"shutting down"`, `"msg":"request"`} {
+	for _, want := range []string{`"msg":"tether listening"`, `"msg":"metrics listening"`, `"msg":"shutting down"`, `"msg":"request"`} {
 		if !strings.Contains(logs, want) {
 			t.Errorf("JSON logs lack %s:\n%s", want, logs)
 		}
@@ -227,7 +256,7 @@ func TestDevSignInThroughDemoProvider(t *testing.T) {
 	var stdout, stderr testenv.SyncBuffer
 	ready := make(chan struct{})
 	e := &env{ctx: ctx, stdin: strings.NewReader(""), stdout: &stdout, stderr: &stderr,
-		environ: []string{"TETHER_LISTEN=" + addr}, listening: func(string) { close(ready) }}
+		environ: []string{"TETHER_LISTEN=" + addr}, listening: func(string, string) { close(ready) }}
 	done := make(chan int, 1)
 	go func() { done <- e.exit(e.dispatch([]string{"dev", "--data", t.TempDir()})) }()
 	t.Cleanup(func() { cancel(); <-done })
@@ -239,6 +268,10 @@ func TestDevSignInThroughDemoProvider(t *testing.T) {
 	base := "http://" + addr
 	if !strings.Contains(stdout.String(), "Sign in:         "+base+"/login") {
 		t.Fatalf("dev banner lacks the sign-in URL:\n%s", stdout.String())
+	}
+	// dev has one listener, and /metrics on it.
+	if s := get(t, base+"/metrics"); s != 200 {
+		t.Errorf("dev /metrics: HTTP %d", s)
 	}
 
 	jar, _ := cookiejar.New(nil)

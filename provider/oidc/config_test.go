@@ -214,3 +214,33 @@ func mergeKeys(a, b url.Values) map[string]bool {
 	}
 	return out
 }
+
+// TestPlainHTTPEndpoints: a discovery document that names a plain-http
+// endpoint on a network host is refused, with the endpoint's name, even
+// when the issuer itself is acceptable; loopback hosts and Insecure (the
+// demo OP of tether dev) may use http.
+func TestPlainHTTPEndpoints(t *testing.T) {
+	t.Parallel()
+	for _, name := range []string{"authorization_endpoint", "token_endpoint", "jwks_uri", "userinfo_endpoint", "end_session_endpoint"} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			c := newClock()
+			op := newCraftedOP(t, c)
+			op.set(func(op *craftedOP) { op.discovery[name] = "http://sso.example.com/" + name })
+			req := newAuthRequest("https://rp.example/callback")
+			_, err := newCraftedProvider(t, op, c).AuthURL(t.Context(), req)
+			wantReason(t, err, "discovery")
+			if !strings.Contains(err.Error(), name) || !strings.Contains(err.Error(), "http://sso.example.com/"+name) {
+				t.Errorf("error %q does not name the endpoint", err)
+			}
+			insecure := newCraftedProvider(t, op, c, func(c *oidc.Config) { c.Insecure = true })
+			if _, err := insecure.AuthURL(t.Context(), req); err != nil {
+				t.Errorf("Insecure: %v", err)
+			}
+			op.set(func(op *craftedOP) { op.discovery[name] = "http://localhost:1/" + name })
+			if _, err := newCraftedProvider(t, op, c).AuthURL(t.Context(), req); err != nil {
+				t.Errorf("loopback http: %v", err)
+			}
+		})
+	}
+}

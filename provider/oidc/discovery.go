@@ -81,8 +81,17 @@ func (p *Provider) checkDiscovery(d *discovery) error {
 			}
 			continue
 		}
-		if u, err := url.Parse(e.url); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		u, err := url.Parse(e.url)
+		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
 			return provider.Errorf("discovery", "the provider's discovery document has an invalid %s %q", e.name, e.url)
+		}
+		// The client secret, codes and tokens cross these endpoints, and
+		// an https issuer's document could still name http ones. Plain
+		// http is for loopback hosts (tests, a local OP) and for tether
+		// dev's demo OP (Insecure), as for the issuer itself.
+		if u.Scheme == "http" && !p.cfg.Insecure && !provider.IsLoopback(u.Hostname()) {
+			return provider.Errorf("discovery",
+				"the provider's discovery document names a plain-http %s %q; tether calls providers over https only (http only on loopback hosts)", e.name, e.url)
 		}
 	}
 	return nil

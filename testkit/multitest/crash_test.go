@@ -101,13 +101,15 @@ func crashTest(t *testing.T, bin string, op *testpeer.OP, dsn string) {
 func writeConfig(t *testing.T, dsn string, op *testpeer.OP) string {
 	t.Helper()
 	cfg := map[string]any{
-		"listen":         "127.0.0.1:0",
-		"public_url":     crashPublicURL,
-		"database":       dsn,
-		"secret_key":     tethertest.SecretKey,
-		"encryption_key": tethertest.EncryptionKey,
-		"log":            map[string]any{"level": "info", "format": "json"},
-		"rate_limit":     map[string]any{"enabled": false},
+		"listen":     "127.0.0.1:0",
+		"public_url": crashPublicURL,
+		// A name that needs no DNS, over plain http: a test, not a site.
+		"allow_insecure_public_url": true,
+		"database":                  dsn,
+		"secret_key":                tethertest.SecretKey,
+		"encryption_key":            tethertest.EncryptionKey,
+		"log":                       map[string]any{"level": "info", "format": "json"},
+		"rate_limit":                map[string]any{"enabled": false},
 		"providers": []map[string]any{{
 			"id": "corp", "kind": "oidc", "name": "Corp",
 			"issuer": op.Issuer, "client_id": op.ClientID, "client_secret": op.ClientSecret,

@@ -44,6 +44,8 @@ type Options struct {
 	Now       func() time.Time
 	// Logger defaults to one that writes to the test log only on failure.
 	Logger *slog.Logger
+	// PublicMetrics serves /metrics beside the API, as tether dev does.
+	PublicMetrics bool
 }
 
 // Server is a running tether.
@@ -78,7 +80,7 @@ func Start(t testing.TB, opts Options) *Server {
 	if log == nil {
 		log = slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
-	a, err := app.New(context.Background(), &cfg, app.Options{Logger: log, Now: opts.Now})
+	a, err := app.New(context.Background(), &cfg, app.Options{Logger: log, Now: opts.Now, PublicMetrics: opts.PublicMetrics})
 	if err != nil {
 		hs.Close()
 		t.Fatalf("tethertest: build app: %v", err)
