@@ -44,6 +44,43 @@ type Config struct {
 	Web          Web          `yaml:"web"`
 	SMTP         SMTP         `yaml:"smtp"`
 	Providers    []Provider   `yaml:"providers"`
+
+	// Clients are the apps that sign their users in through tether, its
+	// OpenID Provider (SPEC §8).
+	Clients     []Client    `yaml:"clients"`
+	SigningKeys SigningKeys `yaml:"signing_keys"`
+}
+
+// Client is an app that signs its users in through tether.
+type Client struct {
+	// ID is the client_id.
+	ID string `yaml:"id"`
+	// Name is shown on the sign-in and consent pages.
+	Name       string `yaml:"name"`
+	Secret     string `yaml:"secret" secret:"true"`
+	SecretFile string `yaml:"secret_file"`
+	// RedirectURIs are matched exactly (loopback ports excepted for
+	// public clients, RFC 8252).
+	RedirectURIs           []string `yaml:"redirect_uris"`
+	PostLogoutRedirectURIs []string `yaml:"post_logout_redirect_uris"`
+	// Consent asks the person once per set of scopes; false for
+	// first-party apps.
+	Consent bool `yaml:"consent"`
+	// IDTokenAlg signs this client's ID tokens: RS256, ES256 or EdDSA.
+	IDTokenAlg string `yaml:"id_token_alg"`
+	// Providers are the upstream providers offered to this client's
+	// users; empty offers every enabled one.
+	Providers []string `yaml:"providers"`
+}
+
+// SigningKeys configures the keys that sign the OpenID Provider's tokens.
+type SigningKeys struct {
+	// RotateEvery is how long a key signs before a new one replaces it.
+	RotateEvery Duration `yaml:"rotate_every"`
+	// AccessTokenAlg signs access tokens (RFC 9068 JWTs): ES256 by
+	// default, which is fast to sign and which every JOSE library
+	// verifies; RS256 for APIs that know nothing else.
+	AccessTokenAlg string `yaml:"access_token_alg"`
 }
 
 // Log configures log/slog output.
@@ -239,8 +276,15 @@ func Defaults() Config {
 			PerAccountFailures: 5, PerAccountLockout: Duration(time.Minute), PerAccountMaxLockout: Duration(15 * time.Minute),
 			MaxKeys: 100_000,
 		},
-		Events: Events{Retention: Duration(90 * 24 * time.Hour)},
+		Events:      Events{Retention: Duration(90 * 24 * time.Hour)},
+		SigningKeys: SigningKeys{RotateEvery: Duration(720 * time.Hour), AccessTokenAlg: "ES256"},
 	}
+}
+
+// defaults fills a client entry before its keys are decoded.
+func (c *Client) defaults() {
+	c.Consent = true
+	c.IDTokenAlg = "RS256"
 }
 
 // defaults fills a provider entry before its keys are decoded.

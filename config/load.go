@@ -77,6 +77,10 @@ func (c *Config) readSecretFiles() error {
 		readSecret("encryption_key", &c.EncryptionKey, c.EncryptionKeyFile),
 		readSecret("smtp.password", &c.SMTP.Password, c.SMTP.PasswordFile),
 	}
+	for i := range c.Clients {
+		cl := &c.Clients[i]
+		errs = append(errs, readSecret(fmt.Sprintf("clients[%d].secret", i), &cl.Secret, cl.SecretFile))
+	}
 	for i := range c.Providers {
 		p := &c.Providers[i]
 		errs = append(errs, readSecret(fmt.Sprintf("providers[%d].client_secret", i), &p.ClientSecret, p.ClientSecretFile))
@@ -298,8 +302,96 @@ func (c *Config) finish(opts Options) error {
 			fail(key("logto"), "only used by kind logto")
 		}
 	}
+	c.finishClients(ids, fail)
 	slices.SortStableFunc(errs, func(a, b error) int { return strings.Compare(a.Error(), b.Error()) })
 	return errors.Join(errs...)
+}
+
+// SigningAlgs are the algorithms tether's OpenID Provider signs with; a
+// key of each is always published.
+var SigningAlgs = []string{"RS256", "ES256", "EdDSA"}
+
+// finishClients checks the clients of the OpenID Provider and the signing
+// keys. providers are the configured provider ids.
+func (c *Config) finishClients(providers map[string]bool, fail func(key, format string, args ...any)) {
+	if c.SigningKeys.RotateEvery < Duration(time.Hour) {
+		fail("signing_keys.rotate_every", "must be at least 1h, got %s", c.SigningKeys.RotateEvery)
+	}
+	if !slices.Contains(SigningAlgs, c.SigningKeys.AccessTokenAlg) {
+		fail("signing_keys.access_token_alg", "want one of %s, got %q", strings.Join(SigningAlgs, ", "), c.SigningKeys.AccessTokenAlg)
+	}
+	seen := map[string]bool{}
+	for i := range c.Clients {
+		cl := &c.Clients[i]
+		key := func(k string) string { return fmt.Sprintf("clients[%d].%s", i, k) }
+		switch {
+		case cl.ID == "":
+			fail(key("id"), "required: the client_id the app sends")
+		case !clientID.MatchString(cl.ID):
+			fail(key("id"), "want letters, digits, '.', '-', '_' or ':' (at most 128), got %q", cl.ID)
+		case seen[cl.ID]:
+			fail(key("id"), "duplicate client id %q", cl.ID)
+		}
+		seen[cl.ID] = true
+		if cl.Name == "" {
+			cl.Name = cl.ID
+		}
+		if cl.Secret != "" && len(cl.Secret) < 16 {
+			fail(key("secret"), "too short: %d characters, need at least 16 (or none for a public client)", len(cl.Secret))
+		}
+		if len(cl.RedirectURIs) == 0 {
+			fail(key("redirect_uris"), "at least one is required")
+		}
+		for j, u := range cl.RedirectURIs {
+			if err := CheckRedirectURI(u); err != nil {
+				fail(fmt.Sprintf("clients[%d].redirect_uris[%d]", i, j), "%v", err)
+			}
+		}
+		for j, u := range cl.PostLogoutRedirectURIs {
+			if err := CheckRedirectURI(u); err != nil {
+				fail(fmt.Sprintf("clients[%d].post_logout_redirect_uris[%d]", i, j), "%v", err)
+			}
+		}
+		if !slices.Contains(SigningAlgs, cl.IDTokenAlg) {
+			fail(key("id_token_alg"), "want one of %s, got %q", strings.Join(SigningAlgs, ", "), cl.IDTokenAlg)
+		}
+		for j, p := range cl.Providers {
+			if !providers[p] {
+				fail(fmt.Sprintf("clients[%d].providers[%d]", i, j), "no provider has id %q", p)
+			}
+		}
+	}
+}
+
+var clientID = regexp.MustCompile(`^[A-Za-z0-9._:-]{1,128}$`)
+
+// CheckRedirectURI is the rule for an app's redirect URI (RFC 6749 §3.1.2,
+// RFC 8252, RFC 9700): absolute, no fragment, no user info; https, or
+// http on a loopback host; or a private-use scheme of a native app
+// ("com.example.app:/callback").
+func CheckRedirectURI(s string) error {
+	u, err := url.Parse(s)
+	switch {
+	case err != nil || !u.IsAbs():
+		return fmt.Errorf("want an absolute URI, got %q", s)
+	case u.Fragment != "" || strings.Contains(s, "#"):
+		return fmt.Errorf("must not have a fragment, got %q", s)
+	case u.User != nil:
+		return fmt.Errorf("must not carry user info, got %q", s)
+	case u.Scheme == "https":
+		if u.Host == "" {
+			return fmt.Errorf("want a host, got %q", s)
+		}
+		return nil
+	case u.Scheme == "http":
+		if !provider.IsLoopback(u.Hostname()) {
+			return fmt.Errorf("must use https (http only on loopback hosts), got %q", s)
+		}
+		return nil
+	case strings.Contains(u.Scheme, "."):
+		return nil // a native app's private-use scheme (reverse domain name)
+	}
+	return fmt.Errorf("want https, http on loopback or a private-use scheme such as com.example.app:, got %q", s)
 }
 
 // finishSMTP fills the smtp block's defaults and validates it. The rules

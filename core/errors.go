@@ -32,6 +32,14 @@ const (
 	CodeInternal          Code = "internal"            // 50001 storage or unexpected
 	CodeTokenSigning      Code = "token_signing"       // 50002
 	CodeUpstream          Code = "upstream"            // 40020 provider unreachable or answered with an error
+
+	// Codes of the OpenID Provider's own surface, named as OAuth names
+	// its errors (RFC 6749 §4.1.2.1, §5.2; OpenID Connect Core §3.1.2.6).
+	CodeInvalidGrant    Code = "invalid_grant"    // a code or refresh token that is unknown, used, expired or another client's
+	CodeInvalidClient   Code = "invalid_client"   // client authentication failed
+	CodeLoginRequired   Code = "login_required"   // prompt=none and nobody is signed in
+	CodeConsentRequired Code = "consent_required" // prompt=none and the person has not consented
+	CodeAccessDenied    Code = "access_denied"    // the person said no
 )
 
 // Error is the one error type the core returns. Message is safe to show to
@@ -136,6 +144,10 @@ var (
 	ErrBanned            = &Error{Code: CodeBanned, Message: "This account has been banned"}
 	ErrInactive          = &Error{Code: CodeInactive, Message: "This account is not activated"}
 	ErrUnauthenticated   = &Error{Code: CodeUnauthenticated, Message: "Login required"}
+	ErrInvalidGrant      = &Error{Code: CodeInvalidGrant, Message: "The authorization code or refresh token is invalid, expired, used or not this client's"}
+	ErrCodeReused        = &Error{Code: CodeInvalidGrant, Reason: "code_reused", Message: "The authorization code was used already; the tokens issued from it are revoked"}
+	ErrInvalidClient     = &Error{Code: CodeInvalidClient, Message: "Client authentication failed"}
+	ErrKeyRotated        = &Error{Code: CodeInternal, Reason: "key_rotated", Message: "Another instance rotated the signing key first"}
 	// ErrMissingOAuth: the account lacks PermissionOAuth, which governs
 	// linking and unlinking identities on every surface.
 	ErrMissingOAuth = &Error{Code: CodeForbidden, Reason: "missing_oauth", Message: "Missing permissions"}

@@ -183,14 +183,30 @@ type Session struct {
 	UpstreamTokens []byte
 	// CheckedAt is when the upstream account was last seen in good
 	// standing (the sign-in, or a later re-check).
-	CheckedAt  time.Time
-	CreatedAt  time.Time // when the person authenticated
+	CheckedAt time.Time
+	// AuthTime is when the person authenticated; CreatedAt is when the
+	// session began. They differ for an app's session, which begins when
+	// the app redeems its code, after the person signed in to tether.
+	// AMR is how they authenticated (an RFC 8176 value: pwd, or fed for
+	// an upstream provider). Nonce is the app's nonce of that sign-in,
+	// repeated in the ID tokens of its refreshes.
+	AuthTime   time.Time
+	AMR        string
+	Nonce      string
+	CreatedAt  time.Time
 	LastUsedAt time.Time // the last refresh
 	LastIP     string    // the address of the last sign-in or refresh
 	UserAgent  string
 	ExpiresAt  time.Time // when its newest refresh token expires
 	RevokedAt  time.Time // zero unless revoked
 }
+
+// AMR values (RFC 8176, and "fed" as Microsoft's and others' name for a
+// federated sign-in).
+const (
+	AMRPassword  = "pwd"
+	AMRFederated = "fed"
+)
 
 // RefreshToken is the stored half of a refresh token. The token itself is
 // random; only its SHA-256 (Hash) is kept. Every token of one session
@@ -281,4 +297,46 @@ func Successor(old, next RefreshToken) (RefreshToken, error) {
 	}
 	next.UsedAt, next.RevokedAt = time.Time{}, time.Time{}
 	return next, nil
+}
+
+// AuthCode is an OAuth authorization code tether issued to an app, kept
+// by the hash of its value. It is single use: a second use ends the
+// session its first use started (SessionID, chosen when the code is
+// issued).
+type AuthCode struct {
+	Hash          string
+	ClientID      string
+	RedirectURI   string
+	UserID        string
+	Scopes        []string
+	Nonce         string
+	CodeChallenge string // PKCE S256; "" when the app sent none
+	AuthTime      time.Time
+	AMR           string
+	CreatedAt     time.Time
+	ExpiresAt     time.Time
+	UsedAt        time.Time
+	SessionID     string
+}
+
+// Consent is what a person allowed an app: the scopes, remembered so that
+// the app does not ask again for them.
+type Consent struct {
+	UserID    string
+	ClientID  string
+	Scopes    []string
+	GrantedAt time.Time
+}
+
+// SigningKey is a key of tether's OpenID Provider. Every instance signs
+// with the current key of each algorithm; a retired key stays published
+// until ExpiresAt, when the last token it signed has expired.
+type SigningKey struct {
+	ID        string          // the kid
+	Alg       string          // RS256, ES256 or EdDSA
+	Public    json.RawMessage // the public JWK
+	Private   []byte          // the PKCS#8 private key, sealed
+	CreatedAt time.Time
+	RetiredAt time.Time
+	ExpiresAt time.Time
 }

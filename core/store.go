@@ -94,7 +94,9 @@ type Queries interface {
 	PurgeFlows(ctx context.Context, now time.Time) (int, error)
 
 	// CreateSession stores a new session and the first refresh token of
-	// its chain (first.ChainID is s.ID). ErrNotFound if the user is gone.
+	// its chain (first.ChainID is s.ID), or none when first is zero (an
+	// app's session without offline access). ErrNotFound if the user is
+	// gone.
 	CreateSession(ctx context.Context, s Session, first RefreshToken) error
 	// GetSession returns ErrNotFound for an unknown id.
 	GetSession(ctx context.Context, id string) (Session, error)
@@ -134,6 +136,49 @@ type Queries interface {
 	// before now, and sessions left with no token, and returns how many
 	// tokens went.
 	PurgeRefreshTokens(ctx context.Context, now time.Time) (int, error)
+
+	// ListSigningKeys returns the signing keys that have not expired at
+	// now, newest first.
+	ListSigningKeys(ctx context.Context, now time.Time) ([]SigningKey, error)
+	// RotateSigningKey makes next the current key of its algorithm. When
+	// replaces is not "", that key must still be current: it is retired
+	// at next.CreatedAt and published until keepUntil. ErrKeyRotated when
+	// another instance rotated first (replaces is not current any more,
+	// or another current key exists).
+	RotateSigningKey(ctx context.Context, next SigningKey, replaces string, keepUntil time.Time) error
+
+	// CreateAuthCode stores a new code.
+	CreateAuthCode(ctx context.Context, c AuthCode) error
+	// UseAuthCode marks the code with hash used at now and returns it.
+	// ErrInvalidGrant when it is unknown or expired. A code used before
+	// is a replay: the session its first use started is revoked, and
+	// ErrCodeReused returned with the code (inside Update, the caller
+	// must commit the revocation).
+	UseAuthCode(ctx context.Context, hash string, now time.Time) (AuthCode, error)
+
+	// GetConsent returns ErrNotFound when the person has not consented.
+	GetConsent(ctx context.Context, userID, clientID string) (Consent, error)
+	// SaveConsent records c, replacing the person's earlier consent to
+	// the same app.
+	SaveConsent(ctx context.Context, c Consent) error
+	// ListConsents returns the apps the person allowed, most recent first.
+	ListConsents(ctx context.Context, userID string) ([]Consent, error)
+	// DeleteConsent forgets the person's consent to the app (nothing to
+	// forget is not an error).
+	DeleteConsent(ctx context.Context, userID, clientID string) error
+	// RevokeClientSessions revokes the person's sessions of the app.
+	RevokeClientSessions(ctx context.Context, userID, clientID string, now time.Time) error
+
+	// RevokeAccessToken lists an access token's id as revoked until it
+	// expires.
+	RevokeAccessToken(ctx context.Context, id string, expires time.Time) error
+	// CheckAccessToken answers whether an access token of session (its
+	// sid) with id (its jti) may still be used at now: ErrInvalidToken
+	// when it was revoked or its session was revoked or is gone.
+	CheckAccessToken(ctx context.Context, session, id string, now time.Time) error
+	// PurgeGrants deletes codes, revoked token ids and signing keys that
+	// expired before now and returns how many rows went.
+	PurgeGrants(ctx context.Context, now time.Time) (int, error)
 
 	// RecordEvent appends an audit event.
 	RecordEvent(ctx context.Context, e Event) error

@@ -248,6 +248,83 @@ func (s *Store) PurgeRefreshTokens(ctx context.Context, now time.Time) (int, err
 	return n, err
 }
 
+func (s *Store) ListSigningKeys(ctx context.Context, now time.Time) ([]core.SigningKey, error) {
+	return reading(s, ctx, func(ctx context.Context, q *queries) ([]core.SigningKey, error) { return q.ListSigningKeys(ctx, now) })
+}
+
+func (s *Store) RotateSigningKey(ctx context.Context, next core.SigningKey, replaces string, keepUntil time.Time) error {
+	return s.update(ctx, func(q *queries) error { return q.RotateSigningKey(ctx, next, replaces, keepUntil) })
+}
+
+func (s *Store) CreateAuthCode(ctx context.Context, c core.AuthCode) error {
+	return s.update(ctx, func(q *queries) error { return q.CreateAuthCode(ctx, c) })
+}
+
+// UseAuthCode commits the revocation that a replayed code causes before
+// it reports ErrCodeReused.
+func (s *Store) UseAuthCode(ctx context.Context, hash string, now time.Time) (core.AuthCode, error) {
+	var out core.AuthCode
+	var reused error
+	err := s.update(ctx, func(q *queries) error {
+		var err error
+		out, err = q.UseAuthCode(ctx, hash, now)
+		if errors.Is(err, core.ErrCodeReused) {
+			reused = err
+			return nil
+		}
+		return err
+	})
+	if err == nil && reused != nil {
+		err = reused
+	}
+	return out, err
+}
+
+func (s *Store) GetConsent(ctx context.Context, userID, clientID string) (core.Consent, error) {
+	return reading(s, ctx, func(ctx context.Context, q *queries) (core.Consent, error) {
+		return q.GetConsent(ctx, userID, clientID)
+	})
+}
+
+func (s *Store) SaveConsent(ctx context.Context, c core.Consent) error {
+	return s.update(ctx, func(q *queries) error { return q.SaveConsent(ctx, c) })
+}
+
+func (s *Store) ListConsents(ctx context.Context, userID string) ([]core.Consent, error) {
+	return reading(s, ctx, func(ctx context.Context, q *queries) ([]core.Consent, error) { return q.ListConsents(ctx, userID) })
+}
+
+func (s *Store) DeleteConsent(ctx context.Context, userID, clientID string) error {
+	return s.update(ctx, func(q *queries) error { return q.DeleteConsent(ctx, userID, clientID) })
+}
+
+func (s *Store) RevokeClientSessions(ctx context.Context, userID, clientID string, now time.Time) error {
+	return s.update(ctx, func(q *queries) error { return q.RevokeClientSessions(ctx, userID, clientID, now) })
+}
+
+func (s *Store) RevokeAccessToken(ctx context.Context, id string, expires time.Time) error {
+	return s.update(ctx, func(q *queries) error { return q.RevokeAccessToken(ctx, id, expires) })
+}
+
+func (s *Store) CheckAccessToken(ctx context.Context, session, id string, now time.Time) error {
+	_, err := reading(s, ctx, func(ctx context.Context, q *queries) (struct{}, error) {
+		return struct{}{}, q.CheckAccessToken(ctx, session, id, now)
+	})
+	return err
+}
+
+func (s *Store) PurgeGrants(ctx context.Context, now time.Time) (int, error) {
+	total := 0
+	for _, del := range []query{purgeCodes, purgeRevokedTokens, purgeSigningKeys} {
+		n, err := s.purge(ctx, del, now)
+		total += n
+		if err != nil {
+			return total, err
+		}
+	}
+	return total, nil
+}
+
 func (s *Store) RecordEvent(ctx context.Context, e core.Event) error {
 	return s.update(ctx, func(q *queries) error { return q.RecordEvent(ctx, e) })
 }

@@ -50,6 +50,7 @@ func Run(t *testing.T, open func(t *testing.T) core.Store) {
 	all = append(all, flowTests...)
 	all = append(all, tokenTests...)
 	all = append(all, sessionTests...)
+	all = append(all, oauthTests...)
 	all = append(all, eventTests...)
 	all = append(all, updateTests...)
 	for _, tc := range append(all, raceTests...) {
@@ -132,6 +133,9 @@ func newSession(userID string) core.Session {
 		Identity:       core.IdentityKey{ProviderID: "logto", Issuer: "https://logto.example.com/oidc", Subject: newID()},
 		UpstreamTokens: tokens,
 		CheckedAt:      t0.Add(time.Second),
+		AuthTime:       t0.Add(-time.Minute),
+		AMR:            core.AMRFederated,
+		Nonce:          "nonce-" + newID(),
 		CreatedAt:      t0,
 		LastUsedAt:     t0.Add(time.Minute),
 		LastIP:         "2001:db8::7",
@@ -294,7 +298,7 @@ func sameSession(t *testing.T, got, want core.Session) {
 		got  *time.Time
 		want time.Time
 	}{
-		{&got.CheckedAt, want.CheckedAt}, {&got.CreatedAt, want.CreatedAt}, {&got.LastUsedAt, want.LastUsedAt},
+		{&got.CheckedAt, want.CheckedAt}, {&got.AuthTime, want.AuthTime}, {&got.CreatedAt, want.CreatedAt}, {&got.LastUsedAt, want.LastUsedAt},
 		{&got.ExpiresAt, want.ExpiresAt}, {&got.RevokedAt, want.RevokedAt},
 	} {
 		fixTime(p.got, p.want)

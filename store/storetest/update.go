@@ -131,6 +131,57 @@ func (s inUpdate) RevokeUserRefreshTokens(ctx context.Context, userID string, no
 func (s inUpdate) PurgeRefreshTokens(ctx context.Context, now time.Time) (int, error) {
 	return tx(s, ctx, func(q core.Queries) (int, error) { return q.PurgeRefreshTokens(ctx, now) })
 }
+func (s inUpdate) ListSigningKeys(ctx context.Context, now time.Time) ([]core.SigningKey, error) {
+	return tx(s, ctx, func(q core.Queries) ([]core.SigningKey, error) { return q.ListSigningKeys(ctx, now) })
+}
+func (s inUpdate) RotateSigningKey(ctx context.Context, next core.SigningKey, replaces string, keepUntil time.Time) error {
+	return tx0(s, ctx, func(q core.Queries) error { return q.RotateSigningKey(ctx, next, replaces, keepUntil) })
+}
+func (s inUpdate) CreateAuthCode(ctx context.Context, c core.AuthCode) error {
+	return tx0(s, ctx, func(q core.Queries) error { return q.CreateAuthCode(ctx, c) })
+}
+
+// UseAuthCode commits a replay's revocation, as the contract asks of a
+// caller inside Update.
+func (s inUpdate) UseAuthCode(ctx context.Context, hash string, now time.Time) (core.AuthCode, error) {
+	var reused error
+	out, err := tx(s, ctx, func(q core.Queries) (core.AuthCode, error) {
+		out, err := q.UseAuthCode(ctx, hash, now)
+		if errors.Is(err, core.ErrCodeReused) {
+			reused = err
+			return out, nil
+		}
+		return out, err
+	})
+	if err == nil && reused != nil {
+		err = reused
+	}
+	return out, err
+}
+func (s inUpdate) GetConsent(ctx context.Context, userID, clientID string) (core.Consent, error) {
+	return tx(s, ctx, func(q core.Queries) (core.Consent, error) { return q.GetConsent(ctx, userID, clientID) })
+}
+func (s inUpdate) SaveConsent(ctx context.Context, c core.Consent) error {
+	return tx0(s, ctx, func(q core.Queries) error { return q.SaveConsent(ctx, c) })
+}
+func (s inUpdate) ListConsents(ctx context.Context, userID string) ([]core.Consent, error) {
+	return tx(s, ctx, func(q core.Queries) ([]core.Consent, error) { return q.ListConsents(ctx, userID) })
+}
+func (s inUpdate) DeleteConsent(ctx context.Context, userID, clientID string) error {
+	return tx0(s, ctx, func(q core.Queries) error { return q.DeleteConsent(ctx, userID, clientID) })
+}
+func (s inUpdate) RevokeClientSessions(ctx context.Context, userID, clientID string, now time.Time) error {
+	return tx0(s, ctx, func(q core.Queries) error { return q.RevokeClientSessions(ctx, userID, clientID, now) })
+}
+func (s inUpdate) RevokeAccessToken(ctx context.Context, id string, expires time.Time) error {
+	return tx0(s, ctx, func(q core.Queries) error { return q.RevokeAccessToken(ctx, id, expires) })
+}
+func (s inUpdate) CheckAccessToken(ctx context.Context, session, id string, now time.Time) error {
+	return tx0(s, ctx, func(q core.Queries) error { return q.CheckAccessToken(ctx, session, id, now) })
+}
+func (s inUpdate) PurgeGrants(ctx context.Context, now time.Time) (int, error) {
+	return tx(s, ctx, func(q core.Queries) (int, error) { return q.PurgeGrants(ctx, now) })
+}
 func (s inUpdate) RecordEvent(ctx context.Context, e core.Event) error {
 	return tx0(s, ctx, func(q core.Queries) error { return q.RecordEvent(ctx, e) })
 }
