@@ -23,6 +23,7 @@ import (
 	"github.com/tether-id/tether/core"
 	"github.com/tether-id/tether/internal/ratelimit"
 	"github.com/tether-id/tether/internal/seal"
+	"github.com/tether-id/tether/op"
 	"github.com/tether-id/tether/server"
 	"github.com/tether-id/tether/store/sqlstore"
 	"github.com/tether-id/tether/web"
@@ -101,6 +102,10 @@ func build(ctx context.Context, cfg *config.Config, st *sqlstore.Store, opts Opt
 		EventRetention: cfg.Events.Retention.D(),
 		BindBrowser:    cfg.Flows.BindBrowser,
 		PasswordSignUp: cfg.Registration.Password,
+		Issuer:         cfg.PublicURL,
+		Apps:           Apps(cfg.Clients),
+		KeyRotation:    cfg.SigningKeys.RotateEvery.D(),
+		AccessTokenAlg: cfg.SigningKeys.AccessTokenAlg,
 		Now:            opts.Now,
 		Logger:         opts.Logger,
 	})
@@ -137,6 +142,11 @@ func build(ctx context.Context, cfg *config.Config, st *sqlstore.Store, opts Opt
 		return nil, err
 	}
 	pages.Register(srv.Mux)
+	provider, err := op.New(svc, op.Options{Issuer: cfg.PublicURL, Browser: pages, Limiter: limiter, Logger: opts.Logger})
+	if err != nil {
+		return nil, err
+	}
+	provider.Register(srv.Mux)
 	srv.Mux.HandleFunc("GET /api/openapi.json", serveOpenAPI)
 	if opts.Mount != nil {
 		opts.Mount(srv.Mux)
@@ -266,7 +276,13 @@ func (a *App) janitor(ctx context.Context, every time.Duration) {
 			if err != nil && ctx.Err() == nil {
 				a.log.Warn("purge failed", "err", err)
 			} else if p != (core.Purged{}) {
-				a.log.Debug("purged", "flows", p.Flows, "refresh_tokens", p.RefreshTokens, "events", p.Events)
+				a.log.Debug("purged", "flows", p.Flows, "refresh_tokens", p.RefreshTokens, "events", p.Events, "grants", p.Grants)
+			}
+			if len(a.Config.Clients) > 0 {
+				// Every instance looks; one of them makes each new key.
+				if _, err := a.Service.RotateKeys(ctx, false); err != nil && ctx.Err() == nil {
+					a.log.Warn("signing key rotation failed", "err", err)
+				}
 			}
 		}
 	}

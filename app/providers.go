@@ -60,3 +60,16 @@ func upstream(pc config.Provider, client *http.Client) (provider.Provider, error
 	}
 	return nil, fmt.Errorf("unknown kind %q", pc.Kind)
 }
+
+// Apps turns the config's clients into the apps of tether's OpenID
+// Provider.
+func Apps(clients []config.Client) []core.App {
+	out := make([]core.App, 0, len(clients))
+	for _, c := range clients {
+		out = append(out, core.App{
+			ID: c.ID, Name: c.Name, Secret: c.Secret, RedirectURIs: c.RedirectURIs, PostLogoutRedirectURIs: c.PostLogoutRedirectURIs,
+			Consent: c.Consent, IDTokenAlg: c.IDTokenAlg, Providers: c.Providers,
+		})
+	}
+	return out
+}

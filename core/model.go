@@ -243,6 +243,18 @@ const (
 	EventRefresh       EventKind = "token_refresh"
 	EventRefreshReused EventKind = "token_reuse"
 	EventSignOut       EventKind = "sign_out"
+
+	// Events of tether's OpenID Provider: an app got a code for a
+	// person, redeemed it, refreshed its tokens; a person consented, or
+	// revoked an app's access; an app revoked a token.
+	EventAppAuthorize    EventKind = "app_authorize"
+	EventAppSignIn       EventKind = "app_sign_in"
+	EventAppRefresh      EventKind = "app_token_refresh"
+	EventAppReused       EventKind = "app_token_reuse"
+	EventAppConsent      EventKind = "app_consent"
+	EventAppRevoked      EventKind = "app_revoked"
+	EventAppTokenRevoked EventKind = "app_token_revoked"
+	EventAppSignOut      EventKind = "app_sign_out"
 )
 
 // Method says how a person proved who they are.
@@ -262,6 +274,7 @@ type Event struct {
 	Kind       EventKind
 	Method     Method
 	ProviderID string
+	ClientID   string // the app, for events of tether's OpenID Provider
 	Success    bool
 	IP         string
 	UserAgent  string

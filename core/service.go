@@ -48,6 +48,16 @@ type Options struct {
 	FlowTTL    time.Duration
 	// EventRetention is how long audit events are kept; 0 keeps them.
 	EventRetention time.Duration
+
+	// Issuer is the issuer of tether's OpenID Provider: public_url.
+	Issuer string
+	// Apps are the clients of tether's OpenID Provider.
+	Apps []App
+	// KeyRotation is how long a signing key signs before a new one
+	// replaces it (signing_keys.rotate_every).
+	KeyRotation time.Duration
+	// AccessTokenAlg signs apps' access tokens; default ES256.
+	AccessTokenAlg string
 	BindBrowser    bool
 	PasswordSignUp bool
 	// Password sets the argon2id cost; zero means password.Default.
@@ -65,6 +75,7 @@ type Service struct {
 	providers []Provider
 	byID      map[string]*Provider
 	tokens    *jwt.Signer
+	keyring   keyring
 	box       *seal.Box
 	opts      Options
 	now       func() time.Time
@@ -86,6 +97,12 @@ func New(opts Options) (*Service, error) {
 	}
 	if opts.AccessTTL <= 0 || opts.RefreshTTL <= 0 || opts.FlowTTL <= 0 {
 		return nil, errors.New("core: token and flow lifetimes must be positive")
+	}
+	if opts.KeyRotation <= 0 {
+		opts.KeyRotation = 720 * time.Hour
+	}
+	if opts.AccessTokenAlg == "" {
+		opts.AccessTokenAlg = "ES256"
 	}
 	if opts.Password == (password.Params{}) {
 		opts.Password = password.Default
@@ -200,7 +217,7 @@ func internal(err error) error {
 }
 
 // Purged counts what Purge deleted.
-type Purged struct{ Flows, RefreshTokens, Events int }
+type Purged struct{ Flows, RefreshTokens, Events, Grants int }
 
 // Purge deletes expired flows, dead refresh tokens and sessions, and
 // audit events older than the retention. Every instance may run it;
@@ -215,6 +232,9 @@ func (s *Service) Purge(ctx context.Context) (Purged, error) {
 	if p.RefreshTokens, err = s.store.PurgeRefreshTokens(ctx, now); err != nil {
 		return p, internal(err)
 	}
+	if p.Grants, err = s.store.PurgeGrants(ctx, now); err != nil {
+		return p, internal(err)
+	}
 	if s.opts.EventRetention > 0 {
 		if p.Events, err = s.store.PurgeEvents(ctx, now.Add(-s.opts.EventRetention)); err != nil {
 			return p, internal(err)
@@ -222,3 +242,8 @@ func (s *Service) Purge(ctx context.Context) (Purged, error) {
 	}
 	return p, nil
 }
+
+// RecordEvent records an audit event on its own, for a surface that saw
+// something worth keeping without changing anything else (an app's
+// sign-out). A failure to record is logged, not returned.
+func (s *Service) RecordEvent(ctx context.Context, e Event, c Client) { s.record(ctx, e, c) }

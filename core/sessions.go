@@ -116,6 +116,11 @@ func (s *Service) Refresh(ctx context.Context, refresh string, c Client) (TokenP
 	if err != nil {
 		return TokenPair{}, internal(err)
 	}
+	if ses.ClientID != "" {
+		// An app's refresh token is good at tether's OpenID Provider
+		// only: here it would buy tether's own, wider tokens.
+		return TokenPair{}, ErrInvalidToken
+	}
 
 	next := randomToken(32)
 	var rotated RefreshToken
@@ -175,8 +180,12 @@ func (s *Service) SignOut(ctx context.Context, refresh string, c Client) error {
 		return Invalid("refresh_token", "RefreshToken cannot be empty")
 	}
 	hash := Hash(refresh)
-	if _, err := s.store.GetRefreshToken(ctx, hash); err != nil {
+	rt, err := s.store.GetRefreshToken(ctx, hash)
+	if err != nil {
 		return internal(err) // unknown: nothing to write
+	}
+	if ses, err := s.store.GetSession(ctx, rt.ChainID); err != nil || ses.ClientID != "" {
+		return ErrInvalidToken // an app's token is revoked at the OpenID Provider
 	}
 	return internal(s.store.Update(ctx, func(q Queries) error {
 		rt, err := q.RevokeRefreshChain(ctx, hash, s.now())
@@ -202,4 +211,26 @@ func (s *Service) RevokeSession(ctx context.Context, userID, id string, c Client
 		}
 		return q.RecordEvent(ctx, s.event(Event{UserID: userID, Kind: EventSignOut, Success: true}, c))
 	}))
+}
+
+// BrowserSession describes the tether session that refresh belongs to,
+// for tether's OpenID Provider: when and how the person signed in. u is
+// the session's user, already authenticated by the caller.
+func (s *Service) BrowserSession(ctx context.Context, refresh string, u User) (*BrowserSession, error) {
+	rt, err := s.store.GetRefreshToken(ctx, Hash(refresh))
+	if err != nil {
+		return nil, internal(err)
+	}
+	ses, err := s.store.GetSession(ctx, rt.ChainID)
+	if err != nil {
+		return nil, internal(err)
+	}
+	if ses.UserID != u.ID || ses.ClientID != "" || !ses.RevokedAt.IsZero() {
+		return nil, ErrInvalidToken
+	}
+	amr := AMRPassword
+	if ses.Method == MethodOpenID {
+		amr = AMRFederated
+	}
+	return &BrowserSession{User: u, SessionID: ses.ID, AuthTime: ses.CreatedAt, AMR: amr}, nil
 }

@@ -108,9 +108,24 @@ func (h *Handler) loginView(r *http.Request, st *requestState, ret string) *view
 		Providers: h.enabledProviders(),
 		SignUp:    h.svc.PasswordSignUpEnabled(),
 	}
-	v.Back = "/login"
+	back := url.Values{}
 	if ret != "" {
-		v.Back += "?redirect=" + url.QueryEscape(ret)
+		back.Set("redirect", ret)
+	}
+	// Signing in for an app: the page names it and offers its providers.
+	appID := r.FormValue("app")
+	if app, ok := h.appContext(appID, ret); ok {
+		v.App, v.AppID, v.Title = app.Name, app.ID, st.t("title_login_app", app.Name)
+		v.Providers = slices.DeleteFunc(v.Providers, func(p providerView) bool { return !app.Offers(p.ID) })
+		v.Force = r.FormValue("force") == "1"
+		back.Set("app", app.ID)
+		if v.Force {
+			back.Set("force", "1")
+		}
+	}
+	v.Back = "/login"
+	if len(back) > 0 {
+		v.Back += "?" + back.Encode()
 	}
 	q := r.URL.Query()
 	switch {
@@ -127,11 +142,15 @@ func (h *Handler) loginView(r *http.Request, st *requestState, ret string) *view
 func (h *Handler) loginPage(w http.ResponseWriter, r *http.Request) {
 	st := h.begin(w, r)
 	ret, _ := h.allow.Check(r.URL.Query().Get("redirect"))
-	if st.signedIn {
+	v := h.loginView(r, st, ret)
+	if st.signedIn && !v.Force {
 		h.redirect(w, r, orDefault(ret, "/account"))
 		return
 	}
-	h.render(w, r, st, http.StatusOK, pageLogin, h.loginView(r, st, ret))
+	if hint := emailHint(r.URL.Query().Get("login_hint")); hint != "" {
+		v.Email = hint
+	}
+	h.render(w, r, st, http.StatusOK, pageLogin, v)
 }
 
 // POST /login: email and password.
@@ -143,7 +162,7 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
 	ret, _ := h.allow.Check(r.PostFormValue("redirect"))
 	v := h.loginView(r, st, ret)
 	v.Email = r.PostFormValue("email")
-	if err := h.checkCSRF(r, ""); err != nil {
+	if err := h.checkCSRF(r, "", st.user.ID); err != nil {
 		h.renderFormProblem(w, r, st, pageLogin, v, problemFor(err, ""))
 		return
 	}
@@ -177,6 +196,9 @@ func (h *Handler) startSignIn(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p, ok := h.svc.Provider(r.PostFormValue("provider"))
+	if app, isApp := h.appContext(r.PostFormValue("app"), ret); isApp && ok && !app.Offers(p.ID) {
+		ok = false // not offered to this app's users
+	}
 	if !ok || !p.Enabled {
 		h.renderFormProblem(w, r, st, pageLogin, v, problemFor(core.ErrProviderDisabled, ""))
 		return
@@ -282,6 +304,13 @@ func (h *Handler) accountPage(w http.ResponseWriter, r *http.Request, st *reques
 	q := r.URL.Query()
 	if pr, ok := h.svc.Provider(q.Get("linked")); ok && linked[pr.ID] && r.Method == http.MethodGet {
 		v.Notice = st.t("notice_linked", pr.Name)
+	}
+	if v.Apps, err = h.appViews(r, st); err != nil {
+		h.renderProblem(w, r, st, "title_error", problemFor(err, ""), nil)
+		return
+	}
+	if app, ok := h.svc.App(q.Get("revoked")); ok && r.Method == http.MethodGet {
+		v.Notice = st.t("notice_app_revoked", app.Name)
 	}
 	if pr, ok := h.svc.Provider(q.Get("unlinked")); ok && !linked[pr.ID] && r.Method == http.MethodGet {
 		v.Notice = st.t("notice_unlinked", pr.Name)

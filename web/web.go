@@ -137,6 +137,7 @@ func (h *Handler) Register(mux *http.ServeMux) {
 	mux.HandleFunc("GET /account/unlink/{provider}", h.unlinkPage)
 	mux.HandleFunc("POST /account/unlink/{provider}", h.unlink)
 	mux.HandleFunc("POST /logout", h.logout)
+	mux.HandleFunc("POST /account/apps/{client}/revoke", h.revokeApp)
 	mux.HandleFunc("POST /language", h.setLanguage)
 	mux.HandleFunc("GET /callback/openid/{provider}", h.limited(h.callback))
 	mux.HandleFunc("GET /login/qq", h.limited(h.callback))
@@ -170,6 +171,8 @@ const (
 	pageAccount = "account"
 	pageUnlink  = "unlink"
 	pageMessage = "message"
+	pageConsent = "consent"
+	pageSignOut = "signout"
 )
 
 func parsePages() (map[string]*template.Template, error) {
@@ -178,7 +181,7 @@ func parsePages() (map[string]*template.Template, error) {
 		return nil, err
 	}
 	pages := map[string]*template.Template{}
-	for _, name := range []string{pageLogin, pageSignUp, pageAccount, pageUnlink, pageMessage} {
+	for _, name := range []string{pageLogin, pageSignUp, pageAccount, pageUnlink, pageMessage, pageConsent, pageSignOut} {
 		t, err := template.Must(base.Clone()).ParseFS(templateFiles, "templates/"+name+".html")
 		if err != nil {
 			return nil, err
@@ -220,6 +223,16 @@ type view struct {
 	// unlink confirmation
 	Unlink *identityView
 	Guard  bool
+
+	// an app of tether's OpenID Provider: the sign-in page for it, the
+	// consent and sign-out pages, the account page's apps
+	App    string
+	AppID  string
+	Scopes []string
+	Hidden []hiddenField
+	Apps   []appView
+	// Force keeps a signed-in browser on the sign-in page (prompt=login).
+	Force bool
 
 	// message
 	Message string

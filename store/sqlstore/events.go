@@ -10,10 +10,10 @@ import (
 	"github.com/tether-id/tether/core"
 )
 
-const eventColumns = `id, user_id, kind, method, provider_id, success, ip, user_agent, detail, at`
+const eventColumns = `id, user_id, kind, method, provider_id, client_id, success, ip, user_agent, detail, at`
 
 var (
-	insertEvent = sqlText(`INSERT INTO events (` + eventColumns + `) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`)
+	insertEvent = sqlText(`INSERT INTO events (` + eventColumns + `) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`)
 	purgeEvents = sqlText(`DELETE FROM events WHERE id IN (
 		SELECT id FROM events WHERE at < $1 LIMIT $2 {{skip_locked}})`)
 )
@@ -23,7 +23,7 @@ func (q *queries) RecordEvent(ctx context.Context, e core.Event) error {
 	if e.ID == "" {
 		e.ID = strings.ToLower(rand.Text())
 	}
-	_, err := q.exec(ctx, insertEvent, e.ID, e.UserID, string(e.Kind), string(e.Method), e.ProviderID, e.Success,
+	_, err := q.exec(ctx, insertEvent, e.ID, e.UserID, string(e.Kind), string(e.Method), e.ProviderID, e.ClientID, e.Success,
 		e.IP, e.UserAgent, e.Detail, q.d.timeArg(e.At))
 	return q.errorf(err, "record event")
 }
@@ -52,7 +52,7 @@ func (q *queries) ListEvents(ctx context.Context, eq core.EventQuery) ([]core.Ev
 	rows, err := q.query(ctx, sqlText(b.String()), args...)
 	events, err := collect(rows, err, func(row scanner) (core.Event, error) {
 		var e core.Event
-		err := row.Scan(&e.ID, &e.UserID, &e.Kind, &e.Method, &e.ProviderID, &e.Success, &e.IP, &e.UserAgent, &e.Detail, timeCol{&e.At})
+		err := row.Scan(&e.ID, &e.UserID, &e.Kind, &e.Method, &e.ProviderID, &e.ClientID, &e.Success, &e.IP, &e.UserAgent, &e.Detail, timeCol{&e.At})
 		return e, err
 	})
 	return events, q.errorf(err, "list events")

@@ -24,6 +24,7 @@ func testEventsNewestFirst(t *testing.T, s core.Store) {
 			Kind:       kind,
 			Method:     core.MethodOpenID,
 			ProviderID: "logto",
+			ClientID:   "grafana",
 			Success:    true,
 			IP:         "2001:db8::1",
 			UserAgent:  "Mozilla/5.0 (X11; Linux x86_64) 测试",

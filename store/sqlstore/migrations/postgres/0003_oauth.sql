@@ -57,3 +57,6 @@ ALTER TABLE sessions ADD COLUMN auth_time timestamptz;
 ALTER TABLE sessions ADD COLUMN amr text NOT NULL DEFAULT '';
 ALTER TABLE sessions ADD COLUMN nonce text NOT NULL DEFAULT '';
 CREATE INDEX sessions_client_id ON sessions (user_id, client_id) WHERE client_id <> '';
+
+-- Events of an app's sign-ins, refreshes and revocations name the app.
+ALTER TABLE events ADD COLUMN client_id text NOT NULL DEFAULT '';

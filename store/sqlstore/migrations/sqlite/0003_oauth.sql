@@ -56,3 +56,6 @@ ALTER TABLE sessions ADD COLUMN auth_time TEXT;
 ALTER TABLE sessions ADD COLUMN amr TEXT NOT NULL DEFAULT '';
 ALTER TABLE sessions ADD COLUMN nonce TEXT NOT NULL DEFAULT '';
 CREATE INDEX sessions_client_id ON sessions (user_id, client_id) WHERE client_id <> '';
+
+-- Events of an app's sign-ins, refreshes and revocations name the app.
+ALTER TABLE events ADD COLUMN client_id TEXT NOT NULL DEFAULT '';

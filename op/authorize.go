@@ -1,0 +1,98 @@
+package op
+
+import (
+	"errors"
+	"net/http"
+	"net/url"
+
+	"github.com/tether-id/tether/api/httpx"
+	"github.com/tether-id/tether/core"
+)
+
+// GET, POST /oauth2/authorize: an app's authorization request, or its
+// continuation from tether's sign-in or consent page (continueParam).
+func (h *Handler) authorize(w http.ResponseWriter, r *http.Request) {
+	q, ok := h.params(w, r)
+	if !ok {
+		return
+	}
+	ctx := r.Context()
+	var req core.AuthRequest
+	var app core.App
+	var err error
+	answer := core.ConsentNotAsked
+	sealed := q.Get(continueParam)
+	if sealed != "" {
+		if req, app, err = h.svc.OpenAuthRequest(sealed); err != nil {
+			h.opts.Browser.Problem(w, r, err)
+			return
+		}
+	} else {
+		req, app, err = h.svc.ParseAuthRequest(q)
+		if errors.Is(err, core.ErrUnknownClient) || errors.Is(err, core.ErrRedirectURI) {
+			h.log.InfoContext(ctx, "op: authorization request refused", "client_id", req.ClientID, "err", err)
+			h.opts.Browser.Problem(w, r, err)
+			return
+		}
+		if err != nil {
+			h.redirect(w, r, h.svc.AuthorizeError(req, err).Location)
+			return
+		}
+		if sealed, err = h.svc.SealAuthRequest(req); err != nil {
+			h.opts.Browser.Problem(w, r, err)
+			return
+		}
+	}
+	b := h.opts.Browser.Session(w, r)
+	if r.Method == http.MethodPost && q.Has("consent") {
+		// The consent page's answer, by the person who saw it.
+		userID := ""
+		if b != nil {
+			userID = b.User.ID
+		}
+		if err := h.opts.Browser.CheckForm(r, userID); err != nil {
+			h.opts.Browser.Problem(w, r, err)
+			return
+		}
+		answer = core.ConsentDenied
+		if q.Get("consent") == "approve" {
+			answer = core.ConsentApproved
+		}
+	}
+	res, err := h.svc.Authorize(ctx, req, app, b, answer, httpx.Client(r))
+	if err != nil {
+		h.log.ErrorContext(ctx, "op: authorize", "client_id", app.ID, "err", err)
+		h.redirect(w, r, h.svc.AuthorizeError(req, err).Location)
+		return
+	}
+	next := PathAuthorize + "?" + url.Values{continueParam: {sealed}}.Encode()
+	switch res.Step {
+	case core.StepLogin:
+		h.opts.Browser.SignIn(w, r, app, req, next, b != nil)
+	case core.StepConsent:
+		h.opts.Browser.Consent(w, r, app, res.Scopes, url.Values{continueParam: {sealed}})
+	default:
+		h.redirect(w, r, res.Location)
+	}
+}
+
+// params reads the parameters of a GET (query) or POST (form body)
+// request; false means an error was answered.
+func (h *Handler) params(w http.ResponseWriter, r *http.Request) (url.Values, bool) {
+	if r.Method != http.MethodPost {
+		return r.URL.Query(), true
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, httpx.MaxBody)
+	if err := r.ParseForm(); err != nil {
+		h.opts.Browser.Problem(w, r, core.Invalid("", "The form is not valid"))
+		return nil, false
+	}
+	return r.PostForm, true
+}
+
+// redirect sends the browser on with 303 See Other, so that a POST
+// becomes a GET at the app.
+func (h *Handler) redirect(w http.ResponseWriter, r *http.Request, to string) {
+	w.Header().Set("Cache-Control", "no-store")
+	http.Redirect(w, r, to, http.StatusSeeOther)
+}
