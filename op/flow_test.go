@@ -6,8 +6,8 @@ import (
 	"testing"
 
 	"github.com/tether-id/tether/testkit/rp"
-	"github.com/tether-id/tether/testkit/tethertest"
 	"github.com/tether-id/tether/testkit/testpeer"
+	"github.com/tether-id/tether/testkit/tethertest"
 )
 
 // TestCodeFlow signs in to each kind of app with each relying-party
