@@ -145,7 +145,7 @@ var (
 	ErrInactive          = &Error{Code: CodeInactive, Message: "This account is not activated"}
 	ErrUnauthenticated   = &Error{Code: CodeUnauthenticated, Message: "Login required"}
 	ErrInvalidGrant      = &Error{Code: CodeInvalidGrant, Message: "The authorization code or refresh token is invalid, expired, used or not this client's"}
-	ErrCodeReused        = &Error{Code: CodeInvalidGrant, Reason: "code_reused", Message: "The authorization code was used already; the tokens issued from it are revoked"}
+	ErrCodeReused        = &Error{Code: CodeTokenReused, Reason: "code_reused", Message: "The authorization code was used already; the tokens issued from it are revoked"}
 	ErrInvalidClient     = &Error{Code: CodeInvalidClient, Message: "Client authentication failed"}
 	ErrKeyRotated        = &Error{Code: CodeInternal, Reason: "key_rotated", Message: "Another instance rotated the signing key first"}
 	// ErrMissingOAuth: the account lacks PermissionOAuth, which governs

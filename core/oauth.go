@@ -69,6 +69,14 @@ type AuthRequest struct {
 	IssuedAt time.Time `json:"t"`
 }
 
+// ShownNotSent reports whether an authorization request's error must be
+// shown to the person rather than sent to the app: the client or its
+// redirect URI is unknown, so the redirect URI cannot be trusted.
+func ShownNotSent(err error) bool {
+	r := ErrorReason(err)
+	return r == ErrUnknownClient.Reason || r == ErrRedirectURI.Reason
+}
+
 // HasPrompt reports whether the request carries prompt value p.
 func (r AuthRequest) HasPrompt(p string) bool { return slices.Contains(r.Prompt, p) }
 

@@ -1,7 +1,6 @@
 package op
 
 import (
-	"errors"
 	"net/http"
 	"net/url"
 
@@ -29,7 +28,7 @@ func (h *Handler) authorize(w http.ResponseWriter, r *http.Request) {
 		}
 	} else {
 		req, app, err = h.svc.ParseAuthRequest(q)
-		if errors.Is(err, core.ErrUnknownClient) || errors.Is(err, core.ErrRedirectURI) {
+		if core.ShownNotSent(err) {
 			h.log.InfoContext(ctx, "op: authorization request refused", "client_id", req.ClientID, "err", err)
 			h.opts.Browser.Problem(w, r, err)
 			return

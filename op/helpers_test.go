@@ -6,6 +6,7 @@ import (
 
 	"github.com/tether-id/tether/config"
 	"github.com/tether-id/tether/testkit/rp"
+	"github.com/tether-id/tether/testkit/testclock"
 	"github.com/tether-id/tether/testkit/testpeer"
 	"github.com/tether-id/tether/testkit/tethertest"
 )
@@ -36,10 +37,26 @@ type env struct {
 	op *testpeer.OP
 }
 
-func newEnv(t *testing.T, configure ...func(*config.Config)) *env {
+// envOption changes the test server before it starts.
+type envOption func(*tethertest.Options)
+
+// withClock runs the server on clock.
+func withClock(clock *testclock.Clock) envOption {
+	return func(o *tethertest.Options) { o.Now = clock.Now }
+}
+
+// withConfig changes the configuration.
+func withConfig(f func(*config.Config)) envOption {
+	return func(o *tethertest.Options) {
+		prev := o.Configure
+		o.Configure = func(c *config.Config) { prev(c); f(c) }
+	}
+}
+
+func newEnv(t *testing.T, opts ...envOption) *env {
 	t.Helper()
 	e := &env{}
-	e.Server = tethertest.Start(t, tethertest.Options{
+	o := tethertest.Options{
 		Providers: func(publicURL string) []config.Provider {
 			e.op = testpeer.Zitadel(t, tethertest.OIDCCallbackURL(publicURL))
 			return []config.Provider{tethertest.OIDCProvider("corp", e.op)}
@@ -50,11 +67,12 @@ func newEnv(t *testing.T, configure ...func(*config.Config)) *env {
 				{ID: firstParty, Name: "First Party", Secret: firstPartySecret, RedirectURIs: []string{firstPartyBack}, IDTokenAlg: "ES256"},
 				{ID: spa, Name: "Single Page", RedirectURIs: []string{spaBack}, Consent: true, IDTokenAlg: "EdDSA"},
 			}
-			for _, f := range configure {
-				f(c)
-			}
 		},
-	})
+	}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	e.Server = tethertest.Start(t, o)
 	e.CreateUser(t, email, password, true)
 	return e
 }

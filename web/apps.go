@@ -1,7 +1,6 @@
 package web
 
 import (
-	"errors"
 	"maps"
 	"net/http"
 	"net/url"
@@ -152,9 +151,9 @@ func (h *Handler) Problem(w http.ResponseWriter, r *http.Request, err error) {
 	st := h.begin(w, r)
 	p := problemFor(err, "")
 	switch {
-	case errors.Is(err, core.ErrUnknownClient):
+	case core.ErrorReason(err) == core.ErrUnknownClient.Reason:
 		p = problem{Key: "err_unknown_app", Status: http.StatusBadRequest}
-	case errors.Is(err, core.ErrRedirectURI):
+	case core.ErrorReason(err) == core.ErrRedirectURI.Reason:
 		p = problem{Key: "err_app_redirect", Status: http.StatusBadRequest}
 	case core.ErrorCode(err) == core.CodeFlowNotFound:
 		p = problem{Key: "err_app_request_expired", Status: http.StatusBadRequest}
