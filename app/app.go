@@ -142,7 +142,7 @@ func build(ctx context.Context, cfg *config.Config, st *sqlstore.Store, opts Opt
 		return nil, err
 	}
 	pages.Register(srv.Mux)
-	provider, err := op.New(svc, op.Options{Issuer: cfg.PublicURL, Browser: pages, Limiter: limiter, Logger: opts.Logger})
+	provider, err := op.New(svc, op.Options{Issuer: cfg.PublicURL, Browser: pages, Limiter: limiter, Registry: srv.Registry(), Logger: opts.Logger})
 	if err != nil {
 		return nil, err
 	}

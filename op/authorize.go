@@ -34,6 +34,7 @@ func (h *Handler) authorize(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		if err != nil {
+			h.metrics.authorizations.WithLabelValues(app.ID, core.OAuthError(err)).Inc()
 			h.redirect(w, r, h.svc.AuthorizeError(req, err).Location)
 			return
 		}
@@ -53,10 +54,12 @@ func (h *Handler) authorize(w http.ResponseWriter, r *http.Request) {
 			h.opts.Browser.Problem(w, r, err)
 			return
 		}
+		label := "deny"
 		answer = core.ConsentDenied
 		if q.Get("consent") == "approve" {
-			answer = core.ConsentApproved
+			answer, label = core.ConsentApproved, "approve"
 		}
+		h.metrics.consents.WithLabelValues(app.ID, label).Inc()
 	}
 	res, err := h.svc.Authorize(ctx, req, app, b, answer, httpx.Client(r))
 	if err != nil {
@@ -67,10 +70,17 @@ func (h *Handler) authorize(w http.ResponseWriter, r *http.Request) {
 	next := PathAuthorize + "?" + url.Values{continueParam: {sealed}}.Encode()
 	switch res.Step {
 	case core.StepLogin:
+		h.metrics.authorizations.WithLabelValues(app.ID, "login").Inc()
 		h.opts.Browser.SignIn(w, r, app, req, next, b != nil)
 	case core.StepConsent:
+		h.metrics.authorizations.WithLabelValues(app.ID, "consent").Inc()
 		h.opts.Browser.Consent(w, r, app, res.Scopes, url.Values{continueParam: {sealed}})
 	default:
+		o := "code"
+		if u, err := url.Parse(res.Location); err == nil && u.Query().Has("error") {
+			o = u.Query().Get("error")
+		}
+		h.metrics.authorizations.WithLabelValues(app.ID, o).Inc()
 		h.redirect(w, r, res.Location)
 	}
 }

@@ -21,6 +21,8 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/tether-id/tether/api/httpx"
 	"github.com/tether-id/tether/core"
 	"github.com/tether-id/tether/internal/ratelimit"
@@ -84,7 +86,9 @@ type Options struct {
 	// Limiter limits the token, revocation and introspection endpoints
 	// per client address; nil disables.
 	Limiter *ratelimit.Limiter
-	Logger  *slog.Logger
+	// Registry receives the metrics; nil keeps them unregistered.
+	Registry prometheus.Registerer
+	Logger   *slog.Logger
 }
 
 // Handler serves the OpenID Provider.
@@ -93,6 +97,7 @@ type Handler struct {
 	opts      Options
 	log       *slog.Logger
 	discovery []byte
+	metrics   *metrics
 }
 
 // New returns the OpenID Provider over svc.
@@ -100,7 +105,7 @@ func New(svc *core.Service, opts Options) (*Handler, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	h := &Handler{svc: svc, opts: opts, log: opts.Logger}
+	h := &Handler{svc: svc, opts: opts, log: opts.Logger, metrics: newMetrics(opts.Registry)}
 	var err error
 	if h.discovery, err = json.Marshal(discovery(opts.Issuer)); err != nil {
 		return nil, err

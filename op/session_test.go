@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"io"
 	"net/http"
 	"net/url"
 	"strings"
@@ -147,7 +148,9 @@ func TestAccountChangesEndAppSessions(t *testing.T) {
 			_, err := e.App.Service.UpdateUser(context.Background(), u.ID, func(u *core.User) error { u.Status = core.StatusManualBanned; return nil })
 			return err
 		}},
-		{"new password", func(u core.User) error { return e.App.Service.SetPassword(context.Background(), u.ID, "another password 123") }},
+		{"new password", func(u core.User) error {
+			return e.App.Service.SetPassword(context.Background(), u.ID, "another password 123")
+		}},
 	} {
 		t.Run(change.name, func(t *testing.T) {
 			mail := strings.ReplaceAll(change.name, " ", "-") + "@example.test"
@@ -275,4 +278,35 @@ func jwksHas(t *testing.T, e *env, kid string) bool {
 		}
 	}
 	return false
+}
+
+// TestMetrics: apps' sign-ins, consents, refreshes and revocations are
+// counted.
+func TestMetrics(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, func(o *tethertest.Options) { o.PublicMetrics = true })
+	b := e.Browser(t)
+	c := rp.New(t, e.rpConfig(webApp, b, signIn()...))
+	tok := rp.MustLogin(t, c, nil)
+	tok = rp.MustRefresh(t, c, tok)
+	rp.MustRevoke(t, c, tok.RefreshToken, "refresh_token")
+	resp, err := http.Get(e.URL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	for _, want := range []string{
+		`tether_op_authorizations_total{client="webapp",outcome="login"} 1`,
+		`tether_op_authorizations_total{client="webapp",outcome="consent"} 1`,
+		`tether_op_authorizations_total{client="webapp",outcome="code"} 1`,
+		`tether_op_consents_total{answer="approve",client="webapp"} 1`,
+		`tether_op_token_requests_total{client="webapp",grant_type="authorization_code",outcome="ok"} 1`,
+		`tether_op_token_requests_total{client="webapp",grant_type="refresh_token",outcome="ok"} 1`,
+		`tether_op_revocations_total{client="webapp",outcome="ok"} 1`,
+	} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
 }

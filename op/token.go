@@ -32,6 +32,7 @@ func (h *Handler) token(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "unsupported_grant_type", "Only authorization_code and refresh_token are supported", "")
 		return
 	}
+	h.metrics.tokens.WithLabelValues(app.ID, form.Get("grant_type"), outcome(err)).Inc()
 	if err != nil {
 		h.fail(w, r, err)
 		return
@@ -62,6 +63,7 @@ func (h *Handler) revoke(w http.ResponseWriter, r *http.Request) {
 		} else {
 			err = h.svc.RevokeToken(r.Context(), app, form.Get("token"), httpx.Client(r))
 		}
+		h.metrics.revocations.WithLabelValues(app.ID, outcome(err)).Inc()
 	}
 	if err != nil {
 		h.fail(w, r, err)
