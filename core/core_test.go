@@ -86,7 +86,7 @@ func (e *env) advance(d time.Duration) {
 // newEnv builds a Service on a fresh SQLite database with providers
 // "logto" (logto kind), "corp" (oidc, link_by_verified_email), "closed"
 // (oidc, no direct sign-in) and "off" (disabled).
-func newEnv(t testing.TB) *env {
+func newEnv(t testing.TB, tweak ...func(*core.Options)) *env {
 	t.Helper()
 	ctx := context.Background()
 	st, err := sqlstore.Open(ctx, "sqlite://"+filepath.Join(t.TempDir(), "t.db"))
@@ -110,14 +110,18 @@ func newEnv(t testing.TB) *env {
 		p.Upstream = up
 		providers = append(providers, p)
 	}
-	e.svc, err = core.New(core.Options{
+	opts := core.Options{
 		Store: st, Providers: providers,
 		Secret: bytes.Repeat([]byte("k"), 32), EncryptionKey: bytes.Repeat([]byte{1}, 32),
 		AccessTTL: time.Hour, RefreshTTL: 24 * time.Hour, FlowTTL: 10 * time.Minute,
 		BindBrowser: true, PasswordSignUp: true,
 		Password: password.Params{Memory: 1024, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32},
 		Now:      e.clock,
-	})
+	}
+	for _, f := range tweak {
+		f(&opts)
+	}
+	e.svc, err = core.New(opts)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -25,6 +25,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/tether-id/tether/core"
@@ -32,12 +33,14 @@ import (
 
 // Store is a core.Store on one database.
 type Store struct {
-	d     *dialect
-	db    *sql.DB         // the writer (SQLite) or the pool (PostgreSQL)
-	read  *queries        // reads outside a transaction: SQLite's read pool
-	gc    *groupCommitter // SQLite's writer; nil on PostgreSQL
-	close func() error
-	ping  func(context.Context) error
+	d    *dialect
+	db   *sql.DB         // the writer (SQLite) or the pool (PostgreSQL)
+	read *queries        // reads outside a transaction: SQLite's read pool
+	gc   *groupCommitter // SQLite's writer; nil on PostgreSQL
+
+	writes atomic.Int64 // write transactions asked for
+	close  func() error
+	ping   func(context.Context) error
 
 	migrations []migration
 }
@@ -71,6 +74,11 @@ func newStore(d *dialect, db *sql.DB, read querier, ping func(context.Context) e
 	return &Store{d: d, db: db, read: &queries{d: d, db: read}, ping: ping, close: close, migrations: ms}, nil
 }
 
+// WriteTransactions returns how many write transactions this store was
+// asked for: every Update, and every write called on the Store itself.
+// Tests use it to hold a request to its one write.
+func (s *Store) WriteTransactions() int64 { return s.writes.Load() }
+
 // Dialect is the database's name: "sqlite" or "postgres".
 func (s *Store) Dialect() string { return s.d.name }
 
@@ -93,6 +101,7 @@ func (s *Store) Update(ctx context.Context, fn func(core.Queries) error) error {
 }
 
 func (s *Store) update(ctx context.Context, fn func(*queries) error) error {
+	s.writes.Add(1)
 	ctx, cancel := s.d.withTimeout(ctx)
 	defer cancel()
 	return s.d.update(ctx, fn)
