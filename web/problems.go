@@ -43,6 +43,13 @@ var problemKeys = map[core.Code]struct {
 	core.CodeInternal:          {"err_internal", http.StatusInternalServerError},
 	core.CodeTokenSigning:      {"err_internal", http.StatusInternalServerError},
 	core.CodeUpstream:          {"err_upstream", http.StatusBadGateway},
+	// The OpenID Provider's codes reach a page only when an app's
+	// request cannot go back to the app.
+	core.CodeInvalidGrant:    {"err_app_request_expired", http.StatusBadRequest},
+	core.CodeInvalidClient:   {"err_unknown_app", http.StatusBadRequest},
+	core.CodeLoginRequired:   {"err_unauthenticated", http.StatusUnauthorized},
+	core.CodeConsentRequired: {"err_forbidden", http.StatusForbidden},
+	core.CodeAccessDenied:    {"err_forbidden", http.StatusForbidden},
 }
 
 // reasonProblems tells apart the reasons the core gives under one code

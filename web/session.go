@@ -169,10 +169,17 @@ func (h *Handler) cookie(name, value string, maxAge time.Duration) *http.Cookie 
 // requests carrying the old token get the same new pair. Each instance
 // coalesces its own requests; a load balancer with sticky sessions keeps
 // a browser on one instance.
+//
+// Only successes are remembered: a failed refresh (a made-up or dead
+// cookie, which anyone can send to any page) is forgotten as soon as its
+// waiters have their answer, so junk cookies cost no memory. Remembered
+// pairs are swept by a timer that runs only while there are some, not by
+// each request.
 type refresher struct {
 	mu    sync.Mutex
 	calls map[string]*refreshCall
 	now   func() time.Time
+	sweep *time.Timer // armed while calls holds finished entries
 }
 
 type refreshCall struct {
@@ -187,18 +194,18 @@ const refreshGrace = 30 * time.Second
 
 func (f *refresher) refresh(ctx context.Context, token string, exchange func(context.Context) (core.TokenPair, error)) (core.TokenPair, error) {
 	key := core.Hash(token)
-	now := f.now()
 	f.mu.Lock()
-	for k, c := range f.calls {
+	c, ok := f.calls[key]
+	if ok {
 		select {
 		case <-c.done:
-			if now.Sub(c.at) > refreshGrace {
-				delete(f.calls, k)
+			if f.now().Sub(c.at) > refreshGrace {
+				delete(f.calls, key)
+				ok = false
 			}
 		default:
 		}
 	}
-	c, ok := f.calls[key]
 	if !ok {
 		c = &refreshCall{done: make(chan struct{})}
 		f.calls[key] = c
@@ -217,10 +224,41 @@ func (f *refresher) refresh(ctx context.Context, token string, exchange func(con
 	c.pair, c.err = exchange(context.WithoutCancel(ctx))
 	f.mu.Lock()
 	c.at = f.now()
-	if c.err != nil && core.ErrorCode(c.err) == core.CodeInternal {
-		delete(f.calls, key) // a database hiccup may be retried
+	if c.err != nil {
+		delete(f.calls, key) // waiters hold c; nobody else needs it
+	} else if f.sweep == nil {
+		f.sweep = time.AfterFunc(refreshGrace, f.sweepOld)
 	}
 	f.mu.Unlock()
 	close(c.done)
 	return c.pair, c.err
+}
+
+// sweepOld forgets finished refreshes older than the grace period, and
+// arms itself again while any remain.
+func (f *refresher) sweepOld() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	now := f.now()
+	for k, c := range f.calls {
+		select {
+		case <-c.done:
+			if now.Sub(c.at) > refreshGrace {
+				delete(f.calls, k)
+			}
+		default:
+		}
+	}
+	if len(f.calls) > 0 {
+		f.sweep.Reset(refreshGrace)
+	} else {
+		f.sweep = nil
+	}
+}
+
+// size is how many refreshes the refresher remembers, for tests.
+func (f *refresher) size() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return len(f.calls)
 }

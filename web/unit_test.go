@@ -3,6 +3,7 @@ package web
 import (
 	"context"
 	"errors"
+	"fmt"
 	"html"
 	"io/fs"
 	"net/http"
@@ -226,6 +227,7 @@ var allCodes = []core.Code{
 	core.CodeInactive, core.CodeDisabled, core.CodeInvalidCredential, core.CodeFlowNotFound, core.CodeEmailTaken,
 	core.CodeProviderLinked, core.CodeIdentityTaken, core.CodeIdentityNotLinked, core.CodeWrongPassword,
 	core.CodeLastSignInMethod, core.CodeRateLimited, core.CodeInternal, core.CodeTokenSigning, core.CodeUpstream,
+	core.CodeInvalidGrant, core.CodeInvalidClient, core.CodeLoginRequired, core.CodeConsentRequired, core.CodeAccessDenied,
 }
 
 // TestEveryProblemRenders shows a page for every core code, and for the
@@ -343,3 +345,22 @@ func TestSecureCookies(t *testing.T) {
 }
 
 var csrfRe = regexp.MustCompile(`name="csrf" value="([^"]*)"`)
+
+// TestRefreshCookieFlood: pages that get a made-up refresh cookie answer
+// without remembering anything about it (and, the core's tests show,
+// without writing): a flood of junk cookies costs no memory.
+func TestRefreshCookieFlood(t *testing.T) {
+	h := newTestHandler(t, "http://tether.test")
+	for i := range 200 {
+		req := httptest.NewRequest(http.MethodGet, "http://tether.test/account", nil)
+		req.AddCookie(&http.Cookie{Name: refreshCookieName, Value: fmt.Sprintf("junk-%d-%s", i, strings.Repeat("x", 40))})
+		rec := httptest.NewRecorder()
+		h.account(rec, req)
+		if rec.Code != http.StatusSeeOther {
+			t.Fatalf("GET /account with a junk refresh cookie: HTTP %d", rec.Code)
+		}
+	}
+	if n := h.refresher.size(); n != 0 {
+		t.Fatalf("the refresher remembers %d junk cookies", n)
+	}
+}
