@@ -21,6 +21,7 @@ import (
 	"github.com/tether-id/tether/api/versia"
 	"github.com/tether-id/tether/config"
 	"github.com/tether-id/tether/core"
+	"github.com/tether-id/tether/internal/avatar"
 	"github.com/tether-id/tether/internal/ratelimit"
 	"github.com/tether-id/tether/internal/seal"
 	"github.com/tether-id/tether/op"
@@ -39,6 +40,9 @@ type Options struct {
 	Mount func(*http.ServeMux)
 	// Now replaces the clock in tests.
 	Now func() time.Time
+	// Pictures fetches upstream pictures; nil means internal/avatar's,
+	// which reaches public https addresses only.
+	Pictures core.PictureFetcher
 	// PublicMetrics serves /metrics on the main listener when
 	// metrics.listen is empty (tether dev). Otherwise /metrics is served
 	// only on the metrics listener, never beside the API.
@@ -61,6 +65,12 @@ type App struct {
 func New(ctx context.Context, cfg *config.Config, opts Options) (*App, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
+	}
+	if opts.Pictures == nil {
+		opts.Pictures = func(ctx context.Context, u string) (string, []byte, error) {
+			img, err := avatar.Fetch(ctx, u)
+			return img.Type, img.Data, err
+		}
 	}
 	if opts.HTTPClient == nil {
 		opts.HTTPClient = &http.Client{Timeout: 15 * time.Second}
@@ -106,6 +116,7 @@ func build(ctx context.Context, cfg *config.Config, st *sqlstore.Store, opts Opt
 		Apps:           Apps(cfg.Clients),
 		KeyRotation:    cfg.SigningKeys.RotateEvery.D(),
 		AccessTokenAlg: cfg.SigningKeys.AccessTokenAlg,
+		Pictures:       opts.Pictures,
 		Now:            opts.Now,
 		Logger:         opts.Logger,
 	})

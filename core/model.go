@@ -353,3 +353,14 @@ type SigningKey struct {
 	RetiredAt time.Time
 	ExpiresAt time.Time
 }
+
+// Avatar is an account's picture as tether keeps it: fetched from the URL
+// an upstream provider gave (Source), its media type sniffed. A failed
+// fetch is kept with no Type, so it is not retried at every request.
+type Avatar struct {
+	UserID    string
+	Source    string
+	Type      string
+	Data      []byte
+	FetchedAt time.Time
+}

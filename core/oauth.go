@@ -591,7 +591,7 @@ func (s *Service) appTokens(ctx context.Context, app App, u User, ses Session, r
 	if ses.Nonce != "" {
 		claims["nonce"] = ses.Nonce
 	}
-	for k, v := range userClaims(u, ses.Scopes) {
+	for k, v := range userClaims(s.opts.Issuer, u, ses.Scopes) {
 		claims[k] = v
 	}
 	id, err := s.sign(ctx, app.IDTokenAlg, "JWT", claims)
@@ -602,7 +602,7 @@ func (s *Service) appTokens(ctx context.Context, app App, u User, ses Session, r
 }
 
 // userClaims are the claims about the person that the scopes allow.
-func userClaims(u User, scopes []string) map[string]any {
+func userClaims(issuer string, u User, scopes []string) map[string]any {
 	c := map[string]any{}
 	if slices.Contains(scopes, ScopeEmail) && !strings.HasSuffix(u.Email, "@"+PlaceholderEmailDomain) {
 		c["email"], c["email_verified"] = u.Email, u.EmailVerified
@@ -610,7 +610,9 @@ func userClaims(u User, scopes []string) map[string]any {
 	if slices.Contains(scopes, ScopeProfile) {
 		c["name"] = u.Nickname
 		if u.Avatar != "" {
-			c["picture"] = u.Avatar
+			// tether's copy: an app need not reach the upstream's server,
+			// nor learn where the picture came from.
+			c["picture"] = issuer + "/api/v4/user/avatar/" + url.PathEscape(u.ID)
 		}
 		if u.Language != "" {
 			c["locale"] = u.Language
@@ -665,7 +667,7 @@ func (s *Service) UserInfo(ctx context.Context, token string) (map[string]any, e
 	if err != nil {
 		return nil, ErrInvalidToken
 	}
-	claims := userClaims(u, strings.Fields(c.Scope))
+	claims := userClaims(s.opts.Issuer, u, strings.Fields(c.Scope))
 	claims["sub"] = u.ID
 	return claims, nil
 }

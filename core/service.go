@@ -58,6 +58,8 @@ type Options struct {
 	KeyRotation time.Duration
 	// AccessTokenAlg signs apps' access tokens; default ES256.
 	AccessTokenAlg string
+	// Pictures fetches upstream pictures to keep; nil keeps none.
+	Pictures       PictureFetcher
 	BindBrowser    bool
 	PasswordSignUp bool
 	// Password sets the argon2id cost; zero means password.Default.

@@ -180,6 +180,12 @@ type Queries interface {
 	// expired before now and returns how many rows went.
 	PurgeGrants(ctx context.Context, now time.Time) (int, error)
 
+	// GetAvatar returns the account's kept picture; ErrNotFound if none.
+	GetAvatar(ctx context.Context, userID string) (Avatar, error)
+	// SaveAvatar keeps a picture (or a failed fetch), replacing the
+	// account's earlier one. ErrNotFound if the account is gone.
+	SaveAvatar(ctx context.Context, a Avatar) error
+
 	// RecordEvent appends an audit event.
 	RecordEvent(ctx context.Context, e Event) error
 	// ListEvents returns the events of q.UserID, newest first, of the kinds

@@ -533,6 +533,9 @@ func (fin *finish) startSession(u User, id Identity, created bool, write func(q 
 	if err != nil {
 		return FinishResult{}, internal(err)
 	}
+	if created {
+		s.keepPictureLater(u)
+	}
 	return FinishResult{Purpose: PurposeSignIn, User: u, Identity: id, Tokens: pair, Created: created, ReturnTo: fin.f.ReturnTo}, nil
 }
 

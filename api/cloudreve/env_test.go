@@ -3,9 +3,11 @@ package cloudreve_test
 import (
 	"bytes"
 	"context"
+	"crypto/x509"
 	"encoding/json"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -15,6 +17,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/tether-id/tether/config"
+	"github.com/tether-id/tether/internal/avatar"
 	"github.com/tether-id/tether/provider/qq/qqtest"
 	"github.com/tether-id/tether/testkit/apitest"
 	"github.com/tether-id/tether/testkit/testclock"
@@ -63,11 +66,40 @@ type env struct {
 	qqUsers []qqtest.User
 	router  routers.Router
 	debug   bool
+	// pictures serves upstream pictures over https on loopback, which
+	// the server's fetcher is allowed to reach: /face.png, an SVG at
+	// /face.svg, and a redirect to evil.example at /elsewhere.
+	pictures *httptest.Server
+}
+
+// pngFace is a 1×1 PNG.
+var pngFace = []byte("\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00\x00\x1f\x15\xc4\x89\x00\x00\x00\rIDATx\x9cc\xf8\xcf\xc0\xf0\x1f\x00\x05\x00\x01\xff\x89\x99=\x1d\x00\x00\x00\x00IEND\xaeB`\x82")
+
+func pictureServer(t *testing.T) *httptest.Server {
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/face.png":
+			w.Header().Set("Content-Type", "image/png")
+			_, _ = w.Write(pngFace)
+		case "/face.svg":
+			w.Header().Set("Content-Type", "image/svg+xml")
+			_, _ = io.WriteString(w, `<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>`)
+		case "/elsewhere":
+			http.Redirect(w, r, "https://evil.example/x.png", http.StatusFound)
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	t.Cleanup(srv.Close)
+	return srv
 }
 
 func newEnv(t *testing.T, opts envOptions) *env {
 	t.Helper()
-	e := &env{debug: opts.debug}
+	e := &env{debug: opts.debug, pictures: pictureServer(t)}
+	roots := x509.NewCertPool()
+	roots.AddCert(e.pictures.Certificate())
+	fetcher := avatar.New(avatar.Options{AllowLoopback: true, RootCAs: roots})
 	if opts.logto {
 		// panva needs the server's redirect URI, so it starts inside
 		// Providers below; a missing node skips (or fails, under CI)
@@ -76,6 +108,10 @@ func newEnv(t *testing.T, opts envOptions) *env {
 	}
 	e.srv = tethertest.Start(t, tethertest.Options{
 		Now: opts.now,
+		Pictures: func(ctx context.Context, u string) (string, []byte, error) {
+			img, err := fetcher.Fetch(ctx, u)
+			return img.Type, img.Data, err
+		},
 		Providers: func(public string) []config.Provider {
 			e.zitadel = testpeer.Zitadel(t, public+"/callback/openid/2", public+partnerPath)
 			e.qq = qqtest.NewServer(t, qqAppID, qqAppKey)

@@ -248,18 +248,24 @@ func idTokenAlg(t *testing.T, e *env, userID string) string {
 	return h.Alg
 }
 
-// testAvatar checks that the account's User says it has a picture and
-// that the avatar route redirects to it, and only to http(s) pictures.
+// testAvatar checks that the account's User says it has a picture, and
+// that the avatar route serves tether's own copy of the picture and never
+// redirects anywhere: not to the provider's URL, not to a script.
 func testAvatar(t *testing.T, e *env, c *client, u cloudreveUser, picture string) {
 	t.Helper()
 	if u.Avatar != "file" {
 		t.Errorf("user avatar %q, want \"file\" for an account with a picture", u.Avatar)
 	}
-	x := c.send("GET", "/api/v4/user/avatar/"+u.ID, nil, "", true)
-	if x.resp.StatusCode != http.StatusFound || x.resp.Header.Get("Location") != picture {
-		t.Errorf("avatar: HTTP %d to %q, want 302 to %q", x.resp.StatusCode, x.resp.Header.Get("Location"), picture)
+	get := func(id string) exchange {
+		t.Helper()
+		x := c.send("GET", "/api/v4/user/avatar/"+id, nil, "", true)
+		if x.resp.StatusCode/100 == 3 {
+			t.Errorf("avatar: HTTP %d to %q, a redirect", x.resp.StatusCode, x.resp.Header.Get("Location"))
+		}
+		return x
 	}
-	if x := c.send("GET", "/api/v4/user/avatar/"+uuid.NewString(), nil, "", true); x.resp.StatusCode != http.StatusNotFound {
+	get(u.ID) // the provider's picture URL is not a public https address here: 404, not a redirect
+	if x := get(uuid.NewString()); x.resp.StatusCode != http.StatusNotFound {
 		t.Errorf("avatar of an unknown account: HTTP %d", x.resp.StatusCode)
 	}
 	setAvatar := func(a string) {
@@ -267,9 +273,18 @@ func testAvatar(t *testing.T, e *env, c *client, u cloudreveUser, picture string
 			t.Fatal(err)
 		}
 	}
-	setAvatar("javascript:alert(1)")
 	defer setAvatar(picture)
-	if x := c.send("GET", "/api/v4/user/avatar/"+u.ID, nil, "", true); x.resp.StatusCode != http.StatusNotFound {
-		t.Errorf("avatar with a javascript: picture: HTTP %d to %q, want 404", x.resp.StatusCode, x.resp.Header.Get("Location"))
+	setAvatar(e.pictures.URL + "/face.png")
+	x := get(u.ID)
+	h := x.resp.Header
+	if x.resp.StatusCode != http.StatusOK || h.Get("Content-Type") != "image/png" || !bytes.Equal(x.body, pngFace) ||
+		h.Get("X-Content-Type-Options") != "nosniff" || !strings.Contains(h.Get("Content-Security-Policy"), "sandbox") {
+		t.Errorf("avatar from a picture tether keeps: HTTP %d %v, %d bytes", x.resp.StatusCode, h, len(x.body))
+	}
+	for _, bad := range []string{e.pictures.URL + "/face.svg", "javascript:alert(1)", e.pictures.URL + "/elsewhere"} {
+		setAvatar(bad)
+		if x := get(u.ID); x.resp.StatusCode != http.StatusNotFound {
+			t.Errorf("avatar with picture %s: HTTP %d, want 404", bad, x.resp.StatusCode)
+		}
 	}
 }

@@ -334,6 +334,14 @@ func (s *Store) PurgeGrants(ctx context.Context, now time.Time) (int, error) {
 	return total, nil
 }
 
+func (s *Store) GetAvatar(ctx context.Context, userID string) (core.Avatar, error) {
+	return reading(s, ctx, func(ctx context.Context, q *queries) (core.Avatar, error) { return q.GetAvatar(ctx, userID) })
+}
+
+func (s *Store) SaveAvatar(ctx context.Context, a core.Avatar) error {
+	return s.update(ctx, func(q *queries) error { return q.SaveAvatar(ctx, a) })
+}
+
 func (s *Store) RecordEvent(ctx context.Context, e core.Event) error {
 	return s.update(ctx, func(q *queries) error { return q.RecordEvent(ctx, e) })
 }

@@ -182,6 +182,12 @@ func (s inUpdate) CheckAccessToken(ctx context.Context, session, id string, now 
 func (s inUpdate) PurgeGrants(ctx context.Context, now time.Time) (int, error) {
 	return tx(s, ctx, func(q core.Queries) (int, error) { return q.PurgeGrants(ctx, now) })
 }
+func (s inUpdate) GetAvatar(ctx context.Context, userID string) (core.Avatar, error) {
+	return tx(s, ctx, func(q core.Queries) (core.Avatar, error) { return q.GetAvatar(ctx, userID) })
+}
+func (s inUpdate) SaveAvatar(ctx context.Context, a core.Avatar) error {
+	return tx0(s, ctx, func(q core.Queries) error { return q.SaveAvatar(ctx, a) })
+}
 func (s inUpdate) RecordEvent(ctx context.Context, e core.Event) error {
 	return tx0(s, ctx, func(q core.Queries) error { return q.RecordEvent(ctx, e) })
 }

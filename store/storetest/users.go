@@ -3,6 +3,7 @@ package storetest
 import (
 	"context"
 	"errors"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -16,6 +17,7 @@ var userTests = []test{
 	{"User/EmailCaseInsensitive", testUserEmailCaseInsensitive},
 	{"User/EmailTaken", testUserEmailTaken},
 	{"User/UnverifiedEmailBlocksNobody", testUserUnverifiedEmail},
+	{"User/Avatar", testUserAvatar},
 	{"User/DuplicateID", testUserDuplicateID},
 	{"User/ListOldestFirst", testUserListOldestFirst},
 	{"User/Update", testUserUpdate},
@@ -274,4 +276,31 @@ func testUserUnverifiedEmail(t *testing.T, s core.Store) {
 	must(t, s.CreateUser(ctx, free))
 	_, err = s.UpdateUser(ctx, free.ID, func(u *core.User) error { u.EmailVerified = true; return nil })
 	must(t, err)
+}
+
+// testUserAvatar: an account keeps one picture, replaced by the next,
+// gone with the account.
+func testUserAvatar(t *testing.T, s core.Store) {
+	ctx := context.Background()
+	u := mustCreateUser(t, s)
+	_, err := s.GetAvatar(ctx, u.ID)
+	wantErr(t, err, core.ErrNotFound, "GetAvatar before any")
+	png := core.Avatar{UserID: u.ID, Source: "https://img.example/a.png", Type: "image/png", Data: []byte{0x89, 'P', 'N', 'G', 0, 1}, FetchedAt: t0}
+	must(t, s.SaveAvatar(ctx, png))
+	same := func(got, want core.Avatar) {
+		t.Helper()
+		fixTime(&got.FetchedAt, want.FetchedAt)
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("avatar:\n got %+v\nwant %+v", got, want)
+		}
+	}
+	got, err := s.GetAvatar(ctx, u.ID)
+	must(t, err)
+	same(got, png)
+	failed := core.Avatar{UserID: u.ID, Source: "https://img.example/b.svg", FetchedAt: t0.Add(time.Hour)}
+	must(t, s.SaveAvatar(ctx, failed))
+	got, err = s.GetAvatar(ctx, u.ID)
+	must(t, err)
+	same(got, failed)
+	wantErr(t, s.SaveAvatar(ctx, core.Avatar{UserID: "no-such-user", Source: "x", FetchedAt: t0}), core.ErrNotFound, "avatar of an unknown user")
 }

@@ -46,6 +46,9 @@ type Options struct {
 	Logger *slog.Logger
 	// PublicMetrics serves /metrics beside the API, as tether dev does.
 	PublicMetrics bool
+	// Pictures fetches upstream pictures; nil is production's, which
+	// reaches public https addresses only (none in tests).
+	Pictures core.PictureFetcher
 }
 
 // Server is a running tether.
@@ -80,7 +83,7 @@ func Start(t testing.TB, opts Options) *Server {
 	if log == nil {
 		log = slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
-	a, err := app.New(context.Background(), &cfg, app.Options{Logger: log, Now: opts.Now, PublicMetrics: opts.PublicMetrics})
+	a, err := app.New(context.Background(), &cfg, app.Options{Logger: log, Now: opts.Now, PublicMetrics: opts.PublicMetrics, Pictures: opts.Pictures})
 	if err != nil {
 		hs.Close()
 		t.Fatalf("tethertest: build app: %v", err)
