@@ -184,6 +184,16 @@ type Provider struct {
 
 	Logto Logto `yaml:"logto"`
 
+	// RecheckEvery is how long a session that came from this provider
+	// goes before a refresh re-checks the upstream account (refreshing
+	// its tokens, or asking userinfo): an account disabled or a grant
+	// revoked at the provider then ends the session. 0 never re-checks.
+	RecheckEvery Duration `yaml:"recheck_every"`
+	// PostLogoutRedirectURI is where the provider sends the browser back
+	// after a sign-out there (RP-Initiated Logout); it must be
+	// registered at the provider. Empty: the provider shows its own page.
+	PostLogoutRedirectURI string `yaml:"post_logout_redirect_uri"`
+
 	// Insecure lets an OIDC provider's issuer be plain http on a network
 	// host. It is not a key: only `tether dev` sets it, for its demo OP
 	// on a plain-http public URL.
@@ -247,6 +257,7 @@ func Defaults() Config {
 func (p *Provider) defaults() {
 	p.Enabled = true
 	p.DirectSignIn = true
+	p.RecheckEvery = Duration(time.Hour)
 }
 
 // Provider kinds.

@@ -229,6 +229,14 @@ func (c *Config) finish(opts Options) error {
 		if p.ClientSecret == "" {
 			fail(key("client_secret"), "required (or client_secret_file)")
 		}
+		if p.RecheckEvery < 0 {
+			fail(key("recheck_every"), "must not be negative (0 never re-checks)")
+		}
+		if u := p.PostLogoutRedirectURI; u != "" && !absoluteHTTP(u) {
+			fail(key("post_logout_redirect_uri"), "want an absolute http(s) URL without fragment, got %q", u)
+		} else if u != "" && p.Kind == KindQQ {
+			fail(key("post_logout_redirect_uri"), "not used by kind qq (QQ Connect has no sign-out endpoint)")
+		}
 		if p.Icon != "" && !validIcon(p.Icon) {
 			fail(key("icon"), "want an http(s) URL, a data: URL or an Iconify name such as mdi:github, got %q", p.Icon)
 		}
@@ -394,6 +402,13 @@ func validIcon(s string) bool {
 	}
 	// Iconify ids, as the Cloudreve frontend accepts: "prefix:name".
 	return regexp.MustCompile(`^[a-z0-9-]+:[a-z0-9-]+$`).MatchString(s)
+}
+
+// absoluteHTTP reports whether s is an absolute http(s) URL without user
+// info or fragment.
+func absoluteHTTP(s string) bool {
+	u, err := url.Parse(s)
+	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != "" && u.User == nil && u.Fragment == ""
 }
 
 // ParsePrefix parses a CIDR or a single IP address as a prefix.

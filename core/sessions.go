@@ -36,14 +36,9 @@ func (s *Service) newSession(u User, st sessionStart) (Session, TokenPair, Refre
 		UserAgent:  st.client.UserAgent,
 		ExpiresAt:  now.Add(s.opts.RefreshTTL),
 	}
-	if st.upstream != (provider.Tokens{}) {
-		b, err := json.Marshal(st.upstream)
-		if err != nil {
-			return Session{}, TokenPair{}, RefreshToken{}, internal(err)
-		}
-		if ses.UpstreamTokens, err = s.box.Seal(b, sessionAD(ses.ID)); err != nil {
-			return Session{}, TokenPair{}, RefreshToken{}, internal(err)
-		}
+	var err error
+	if ses.UpstreamTokens, err = s.sealUpstream(ses.ID, st.upstream); err != nil {
+		return Session{}, TokenPair{}, RefreshToken{}, err
 	}
 	refresh := randomToken(32)
 	first := RefreshToken{Hash: Hash(refresh), ChainID: ses.ID, UserID: u.ID, CreatedAt: now, ExpiresAt: ses.ExpiresAt}
@@ -54,6 +49,20 @@ func (s *Service) newSession(u User, st sessionStart) (Session, TokenPair, Refre
 // sessionAD binds sealed upstream tokens to their session: moved to
 // another row, they do not open.
 func sessionAD(id string) []byte { return []byte("tether session upstream tokens\x00" + id) }
+
+// sealUpstream seals a session's upstream tokens; nil when there are
+// none.
+func (s *Service) sealUpstream(sessionID string, t provider.Tokens) ([]byte, error) {
+	if t == (provider.Tokens{}) {
+		return nil, nil
+	}
+	b, err := json.Marshal(t)
+	if err != nil {
+		return nil, internal(err)
+	}
+	sealed, err := s.box.Seal(b, sessionAD(sessionID))
+	return sealed, internal(err)
+}
 
 // UpstreamTokens opens the sealed upstream tokens of a session.
 func (s *Service) UpstreamTokens(ses Session) (provider.Tokens, error) {
@@ -85,7 +94,12 @@ func (s *Service) pair(userID, refresh string, rt RefreshToken) (TokenPair, erro
 // The token, its session and its account are read on the read pool
 // first, so that a made-up, expired or revoked token costs no write; a
 // rotation, a reuse or a refused account is then one transaction with
-// its event.
+// its event. Between the two, a session that came from an upstream
+// sign-in has its upstream account re-checked when its provider's
+// recheck_every has passed (recheck): a provider that says the account
+// is gone ends the session (ErrUpstreamRevoked); what a provider that
+// vouches for it says (new tokens, CheckedAt, the profile) commits with
+// the rotation.
 func (s *Service) Refresh(ctx context.Context, refresh string, c Client) (TokenPair, error) {
 	if refresh == "" {
 		return TokenPair{}, Invalid("refresh_token", "RefreshToken cannot be empty")
@@ -116,6 +130,13 @@ func (s *Service) Refresh(ctx context.Context, refresh string, c Client) (TokenP
 	if err != nil {
 		return TokenPair{}, internal(err)
 	}
+	var chk upstreamCheck
+	if unused {
+		// Before the write transaction: the provider is called here.
+		if chk, err = s.recheck(ctx, ses, c); err != nil {
+			return TokenPair{}, err
+		}
+	}
 
 	next := randomToken(32)
 	var rotated RefreshToken
@@ -133,9 +154,9 @@ func (s *Service) Refresh(ctx context.Context, refresh string, c Client) (TokenP
 		if err != nil {
 			return err
 		}
-		if ses.LastIP != c.IP || ses.UserAgent != c.UserAgent {
+		if ses.LastIP != c.IP || ses.UserAgent != c.UserAgent || chk.changed() {
 			ses.LastUsedAt, ses.LastIP, ses.UserAgent = now, c.IP, c.UserAgent
-			if err := q.UpdateSession(ctx, ses); err != nil {
+			if err := chk.save(ctx, q, ses); err != nil {
 				return err
 			}
 		}
