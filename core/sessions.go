@@ -192,20 +192,88 @@ func (s *Service) endSession(ctx context.Context, hash string, now time.Time, wh
 // SignOut revokes the refresh token's session. Access tokens already
 // issued stay valid until they expire.
 func (s *Service) SignOut(ctx context.Context, refresh string, c Client) error {
+	_, err := s.signOut(ctx, refresh, c)
+	return err
+}
+
+// SignOutWithProvider is SignOut that also returns the URL that signs
+// the person out at the provider the session came from (SignOutURL): ""
+// for a password session, or a provider without an end-session
+// endpoint. The sign-out itself never depends on the provider: one that
+// cannot be reached only leaves the URL out.
+func (s *Service) SignOutWithProvider(ctx context.Context, refresh string, c Client) (string, error) {
+	ses, err := s.signOut(ctx, refresh, c)
+	if err != nil {
+		return "", err
+	}
+	u, err := s.SignOutURL(ctx, ses)
+	if err != nil {
+		s.log.WarnContext(ctx, "no sign-out URL of the provider", "provider", ses.Identity.ProviderID, "err", err)
+		return "", nil
+	}
+	return u, nil
+}
+
+// signOut revokes the refresh token's session and returns it.
+func (s *Service) signOut(ctx context.Context, refresh string, c Client) (Session, error) {
 	if refresh == "" {
-		return Invalid("refresh_token", "RefreshToken cannot be empty")
+		return Session{}, Invalid("refresh_token", "RefreshToken cannot be empty")
 	}
 	hash := Hash(refresh)
-	if _, err := s.store.GetRefreshToken(ctx, hash); err != nil {
-		return internal(err) // unknown: nothing to write
+	rt, err := s.store.GetRefreshToken(ctx, hash)
+	if err != nil {
+		return Session{}, internal(err) // unknown: nothing to write
 	}
-	return internal(s.store.Update(ctx, func(q Queries) error {
+	ses, err := s.store.GetSession(ctx, rt.ChainID)
+	if err != nil {
+		return Session{}, internal(err)
+	}
+	return ses, internal(s.store.Update(ctx, func(q Queries) error {
 		rt, err := q.RevokeRefreshChain(ctx, hash, s.now())
 		if err != nil {
 			return err
 		}
 		return q.RecordEvent(ctx, s.event(Event{UserID: rt.UserID, Kind: EventSignOut, Success: true}, c))
 	}))
+}
+
+// SessionOf returns the session a refresh token (used or not) belongs
+// to; ErrInvalidToken when the token is unknown.
+func (s *Service) SessionOf(ctx context.Context, refresh string) (Session, error) {
+	rt, err := s.store.GetRefreshToken(ctx, Hash(refresh))
+	if err != nil {
+		return Session{}, internal(err)
+	}
+	ses, err := s.store.GetSession(ctx, rt.ChainID)
+	return ses, internal(err)
+}
+
+// SignOutURL returns where to send the browser so that the provider ses
+// came from signs the person out too (OpenID Connect RP-Initiated Logout
+// 1.0): the provider's end_session_endpoint with the sign-in's ID token
+// as id_token_hint, the client_id, and the provider's
+// post_logout_redirect_uri when configured. It is "" for a session that
+// came from no provider, or from one without such an endpoint (QQ
+// Connect has none).
+func (s *Service) SignOutURL(ctx context.Context, ses Session) (string, error) {
+	p, ok := s.byID[ses.Identity.ProviderID]
+	if !ok {
+		return "", nil
+	}
+	es, ok := p.Upstream.(provider.EndSessioner)
+	if !ok {
+		return "", nil
+	}
+	tokens, err := s.UpstreamTokens(ses)
+	if err != nil {
+		// A hint is only a hint: client_id still names the client.
+		s.log.WarnContext(ctx, "upstream tokens of a session cannot be opened; signing out without id_token_hint", "session", ses.ID, "err", err)
+	}
+	u, err := es.EndSessionURL(ctx, provider.EndSessionRequest{IDTokenHint: tokens.IDToken, PostLogoutRedirectURI: p.PostLogoutRedirectURI})
+	if err != nil {
+		return "", upstreamError(err)
+	}
+	return u, nil
 }
 
 // Sessions returns the user's live sessions, most recently used first.

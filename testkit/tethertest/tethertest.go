@@ -46,6 +46,8 @@ type Options struct {
 	Logger *slog.Logger
 	// PublicMetrics serves /metrics beside the API, as tether dev does.
 	PublicMetrics bool
+	// HTTPClient talks to the upstream providers; nil: app's default.
+	HTTPClient *http.Client
 }
 
 // Server is a running tether.
@@ -80,7 +82,7 @@ func Start(t testing.TB, opts Options) *Server {
 	if log == nil {
 		log = slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
-	a, err := app.New(context.Background(), &cfg, app.Options{Logger: log, Now: opts.Now, PublicMetrics: opts.PublicMetrics})
+	a, err := app.New(context.Background(), &cfg, app.Options{Logger: log, Now: opts.Now, PublicMetrics: opts.PublicMetrics, HTTPClient: opts.HTTPClient})
 	if err != nil {
 		hs.Close()
 		t.Fatalf("tethertest: build app: %v", err)
