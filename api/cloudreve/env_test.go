@@ -50,6 +50,8 @@ type envOptions struct {
 	now func() time.Time
 	// configure changes the config after the providers are set.
 	configure func(*config.Config)
+	// httpClient talks to the providers; nil: the app's default.
+	httpClient *http.Client
 }
 
 // env is a running tether with real upstream providers and the OpenAPI
@@ -75,7 +77,8 @@ func newEnv(t *testing.T, opts envOptions) *env {
 		testenv.Need(t, testenv.NodeModules)
 	}
 	e.srv = tethertest.Start(t, tethertest.Options{
-		Now: opts.now,
+		Now:        opts.now,
+		HTTPClient: opts.httpClient,
 		Providers: func(public string) []config.Provider {
 			e.zitadel = testpeer.Zitadel(t, public+"/callback/openid/2", public+partnerPath)
 			e.qq = qqtest.NewServer(t, qqAppID, qqAppKey)

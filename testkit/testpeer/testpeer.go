@@ -65,9 +65,9 @@ var (
 // there: the browser stops at the redirect to it.
 const defaultRedirectURI = "http://rp.test/callback"
 
-// defaultPostLogoutRedirectURI is panva's post-logout redirect URI when a
-// test names none.
-const defaultPostLogoutRedirectURI = "http://rp.test/logged-out"
+// DefaultPostLogoutRedirectURI is panva's post-logout redirect URI when a
+// test names none. Nothing listens there.
+const DefaultPostLogoutRedirectURI = "http://rp.test/logged-out"
 
 // Client credentials registered on every OP.
 const (
