@@ -42,6 +42,9 @@ type Config struct {
 	RateLimit    RateLimit    `yaml:"rate_limit"`
 	Events       Events       `yaml:"events"`
 	Web          Web          `yaml:"web"`
+	CORS         CORS         `yaml:"cors"`
+	Cloudreve    Frontend     `yaml:"cloudreve"`
+	Versia       Frontend     `yaml:"versia"`
 	SMTP         SMTP         `yaml:"smtp"`
 	Providers    []Provider   `yaml:"providers"`
 }
@@ -118,6 +121,25 @@ type Web struct {
 	// that the pages may send a person to after sign-in; anything else
 	// falls back to the account page, so there is no open redirect.
 	RedirectAllowList []string `yaml:"redirect_allow_list"`
+}
+
+// CORS lets web frontends on other origins call tether's APIs from
+// scripts (docs/deployment.md).
+type CORS struct {
+	// AllowedOrigins are exact origins (https://cloud.example.com): no
+	// wildcard, no path. Others get no CORS headers at all.
+	AllowedOrigins []string `yaml:"allowed_origins"`
+}
+
+// Frontend is a surface's web app when it is served from its own URL
+// rather than from tether's public_url.
+type Frontend struct {
+	// FrontendURL is the app's base URL. Cloudreve's: flows prepared
+	// through the Cloudreve API send the provider back to its callback
+	// pages (<frontend_url>/callback/openid/<n>, <frontend_url>/login/qq).
+	// Versia's: the callback redirect lands on <frontend_url>/ with the
+	// oidc_account_* parameters. Empty: public_url.
+	FrontendURL string `yaml:"frontend_url"`
 }
 
 // SMTP is the mail server tether sends its email through (verification,

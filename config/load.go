@@ -21,6 +21,7 @@ import (
 	"github.com/tether-id/tether/provider/logto"
 	"github.com/tether-id/tether/provider/oidc"
 	"github.com/tether-id/tether/provider/qq"
+	"github.com/tether-id/tether/server"
 )
 
 // Options change how a configuration is checked.
@@ -206,6 +207,7 @@ func (c *Config) finish(opts Options) error {
 		}
 	}
 
+	c.finishFrontends(fail)
 	c.finishSMTP(fail)
 
 	ids := map[string]bool{}
@@ -308,6 +310,36 @@ func (c *Config) finish(opts Options) error {
 	}
 	slices.SortStableFunc(errs, func(a, b error) int { return strings.Compare(a.Error(), b.Error()) })
 	return errors.Join(errs...)
+}
+
+// finishFrontends checks the cors block and the surfaces' frontend URLs.
+func (c *Config) finishFrontends(fail func(key, format string, args ...any)) {
+	seen := map[string]bool{}
+	for i, o := range c.CORS.AllowedOrigins {
+		key := fmt.Sprintf("cors.allowed_origins[%d]", i)
+		norm, err := server.Origin(o)
+		switch {
+		case o == "*":
+			fail(key, "a wildcard is not allowed: list each frontend's origin (https://cloud.example.com)")
+		case err != nil:
+			fail(key, "%v", err)
+		case seen[norm]:
+			fail(key, "duplicate origin %q", o)
+		default:
+			c.CORS.AllowedOrigins[i] = norm
+		}
+		seen[norm] = true
+	}
+	for key, f := range map[string]*Frontend{"cloudreve.frontend_url": &c.Cloudreve, "versia.frontend_url": &c.Versia} {
+		if f.FrontendURL == "" {
+			continue
+		}
+		if u, err := url.Parse(f.FrontendURL); err != nil || !absoluteHTTP(f.FrontendURL) || u.RawQuery != "" {
+			fail(key, "want an absolute http(s) URL without query or fragment, got %q", f.FrontendURL)
+			continue
+		}
+		f.FrontendURL = strings.TrimRight(f.FrontendURL, "/")
+	}
 }
 
 // finishSMTP fills the smtp block's defaults and validates it. The rules
