@@ -221,6 +221,11 @@ type view struct {
 	Unlink *identityView
 	Guard  bool
 
+	// SignOutAt is the name of the provider the session came from when
+	// it offers RP-initiated logout: the account page then offers signing
+	// out there too.
+	SignOutAt string
+
 	// message
 	Message string
 	Quote   []string
