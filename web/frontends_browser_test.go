@@ -182,3 +182,68 @@ func TestBrowserFrontendOnItsOwnOrigin(t *testing.T) {
 	}
 	tb.shoot("frontend-origin-refused")
 }
+
+// TestBrowserSignOutAtProvider: after signing in with panva (as Logto,
+// which offers RP-initiated logout), the account page offers signing out
+// at Logto too, in English and Chinese; pressing it signs out of tether,
+// goes through panva's own confirmation, and comes back to tether's
+// sign-in page (providers[].post_logout_redirect_uri); the next sign-in
+// with Logto asks for the password again. A password session offers no
+// such button.
+func TestBrowserSignOutAtProvider(t *testing.T) {
+	var op *testpeer.OP
+	srv := tethertest.Start(t, tethertest.Options{
+		Providers: func(pub string) []config.Provider {
+			op = testpeer.Panva(t, testpeer.PanvaOptions{Logto: true, RedirectURIs: []string{pub + "/callback/openid/0"},
+				PostLogoutRedirectURIs: []string{pub + "/login?signed_out=1"}})
+			return []config.Provider{{ID: "logto", Kind: config.KindLogto, Name: "Logto", Icon: logtoIcon, Enabled: true,
+				DirectSignIn: true, Issuer: op.Issuer, ClientID: op.ClientID, ClientSecret: op.ClientSecret,
+				PostLogoutRedirectURI: pub + "/login?signed_out=1"}}
+		},
+	})
+	e := &env{srv: srv}
+	en := func(key string, args ...any) string { return msg(t, "en", key, args...) }
+	zh := func(key string, args ...any) string { return msg(t, "zh-CN", key, args...) }
+
+	tb := e.tab(t, "")
+	tb.open("/login")
+	tb.press(`button[value=logto]`)
+	tb.opLogin(testpeer.Alice)
+	tb.wantPath("/account")
+	tb.want(en("sign_out"), en("sign_out_provider", "Logto"), en("sign_out_provider_note", "Logto"))
+	tb.shoot("account-sign-out-provider")
+
+	// The same page in Chinese, in its own browser.
+	tz := e.tab(t, "zh-CN,zh;q=0.9")
+	tz.open("/login")
+	tz.press(`button[value=logto]`)
+	tz.opLogin(testpeer.Alice)
+	tz.wantPath("/account")
+	tz.want(zh("sign_out"), zh("sign_out_provider", "Logto"), zh("sign_out_provider_note", "Logto"))
+	tz.shoot("zh-account-sign-out-provider")
+
+	tb.press(`button[name=upstream]`)
+	if loc := tb.location(); !strings.HasPrefix(loc, op.Issuer+"/session/end") {
+		t.Fatalf("not at the provider's end-session page: %s\n%s", loc, tb.text())
+	}
+	tb.press(`button[name=logout]`) // panva's "Yes, sign me out"
+	tb.wantPath("/login?signed_out=1")
+	tb.want(en("notice_signed_out"))
+	tb.shoot("login-signed-out-at-provider")
+
+	// Logto's session is over: signing in with it asks for the password.
+	tb.press(`button[value=logto]`)
+	tb.do(chromedp.WaitVisible(chromedp.CSS(`input[type=password]`)))
+
+	// A password session has no provider to sign out of.
+	tp := e.tab(t, "")
+	tp.open("/signup")
+	tp.fill("#email", "pat@example.test")
+	tp.fill("#password", "correct horse battery")
+	tp.fill("#password_again", "correct horse battery")
+	tp.press(`form[action="/signup"] button[type=submit]`)
+	tp.wantPath("/account")
+	if n := run(tp, chromedp.Evaluate[int](`document.querySelectorAll("button[name=upstream]").length`)); n != 0 {
+		t.Error("a password session offers signing out at a provider")
+	}
+}
