@@ -130,6 +130,11 @@ func (s *Service) Refresh(ctx context.Context, refresh string, c Client) (TokenP
 	if err != nil {
 		return TokenPair{}, internal(err)
 	}
+	if ses.ClientID != "" {
+		// An app's refresh token is good at tether's OpenID Provider
+		// only: here it would buy tether's own, wider tokens.
+		return TokenPair{}, ErrInvalidToken
+	}
 	var chk upstreamCheck
 	if unused {
 		// Before the write transaction: the provider is called here.
@@ -225,8 +230,8 @@ func (s *Service) signOut(ctx context.Context, refresh string, c Client) (Sessio
 		return Session{}, internal(err) // unknown: nothing to write
 	}
 	ses, err := s.store.GetSession(ctx, rt.ChainID)
-	if err != nil {
-		return Session{}, internal(err)
+	if err != nil || ses.ClientID != "" {
+		return Session{}, ErrInvalidToken // an app's token is revoked at the OpenID Provider
 	}
 	return ses, internal(s.store.Update(ctx, func(q Queries) error {
 		rt, err := q.RevokeRefreshChain(ctx, hash, s.now())
