@@ -61,14 +61,28 @@ func VersiaCallbackPath(id string) string { return "/oauth/sso/" + id + "/callba
 // kind" means first configured, not first enabled, so that turning a
 // provider off never moves another provider's registered redirect URI.
 type Callbacks struct {
-	public string
-	paths  map[string]string // provider id → CallbackPath
-	owners map[string]string // CallbackPath → provider id
+	public    string
+	cloudreve string            // the Cloudreve frontend's base URL; public when it has none of its own
+	paths     map[string]string // provider id → CallbackPath
+	owners    map[string]string // CallbackPath → provider id
 }
 
 // NewCallbacks computes the redirect URIs of providers under publicURL.
-func NewCallbacks(publicURL string, providers []core.Provider) *Callbacks {
-	c := &Callbacks{public: strings.TrimRight(publicURL, "/"), paths: map[string]string{}, owners: map[string]string{}}
+// cloudreveFrontend is the Cloudreve web app's own base URL
+// (cloudreve.frontend_url), "" when it is served by tether's public URL:
+// flows that the Cloudreve API prepares then send the provider back to
+// the app's own callback pages, at the same paths, which post the finish
+// call to tether.
+func NewCallbacks(publicURL, cloudreveFrontend string, providers []core.Provider) *Callbacks {
+	c := &Callbacks{
+		public:    strings.TrimRight(publicURL, "/"),
+		cloudreve: strings.TrimRight(cloudreveFrontend, "/"),
+		paths:     map[string]string{},
+		owners:    map[string]string{},
+	}
+	if c.cloudreve == "" {
+		c.cloudreve = c.public
+	}
 	seen := map[string]bool{}
 	for _, p := range providers {
 		path := CallbackPath(p.ID, p.Kind, !seen[p.Kind])
@@ -78,9 +92,19 @@ func NewCallbacks(publicURL string, providers []core.Provider) *Callbacks {
 	return c
 }
 
-// URL is the redirect URI that the Cloudreve surface and tether's pages
-// use for the provider with id.
+// URL is the redirect URI of tether's own pages for the provider with
+// id: <public_url> and its CallbackPath.
 func (c *Callbacks) URL(id string) string { return c.public + c.paths[id] }
+
+// CloudreveURL is the redirect URI of flows the Cloudreve API prepares:
+// URL, or the same path under the Cloudreve frontend's own URL when it
+// has one.
+func (c *Callbacks) CloudreveURL(id string) string { return c.cloudreve + c.paths[id] }
+
+// SeparateCloudreveFrontend reports whether the Cloudreve frontend has
+// its own URL, so that a provider must have both URL and CloudreveURL
+// registered.
+func (c *Callbacks) SeparateCloudreveFrontend() bool { return c.cloudreve != c.public }
 
 // VersiaURL is the redirect URI that the Versia surface uses for the
 // provider with id.

@@ -131,19 +131,24 @@ func build(ctx context.Context, cfg *config.Config, st *sqlstore.Store, opts Opt
 		}
 		proxies = append(proxies, prefix)
 	}
+	cors, err := server.NewCORS(cfg.CORS.AllowedOrigins, corsRules)
+	if err != nil {
+		return nil, err
+	}
 	srv := server.New(server.Options{
 		Logger: opts.Logger, TrustedProxies: proxies, Ready: st.Ping,
 		PublicMetrics: opts.PublicMetrics && cfg.Metrics.Listen == "",
+		CORS:          cors,
 	})
 	limiter, accounts := limiters(cfg.RateLimit, opts.Now)
-	callbacks := api.NewCallbacks(cfg.PublicURL, providers)
-	binder := httpx.NewBinder([]byte(cfg.SecretKey), cfg.PublicURL, cfg.Flows.TTL.D())
+	callbacks := api.NewCallbacks(cfg.PublicURL, cfg.Cloudreve.FrontendURL, providers)
+	binder := httpx.NewBinder([]byte(cfg.SecretKey), cfg.PublicURL, cfg.Flows.TTL.D(), cfg.CORS.AllowedOrigins...)
 	cloudreve.New(svc, cloudreve.Options{
 		PublicURL: cfg.PublicURL, Callbacks: callbacks, Debug: cfg.Debug, Binder: binder,
 		Limiter: limiter, Accounts: accounts, Logger: opts.Logger,
 	}).Register(srv.Mux)
 	versia.New(svc, versia.Options{
-		PublicURL: cfg.PublicURL, Callbacks: callbacks, Binder: binder, Limiter: limiter, Now: opts.Now, Logger: opts.Logger,
+		PublicURL: cfg.PublicURL, FrontendURL: cfg.Versia.FrontendURL, Callbacks: callbacks, Binder: binder, Limiter: limiter, Now: opts.Now, Logger: opts.Logger,
 	}).Register(srv.Mux)
 	pages, err := web.New(svc, web.Options{
 		PublicURL: cfg.PublicURL, Callbacks: callbacks, Secret: []byte(cfg.SecretKey), RedirectAllowList: cfg.Web.RedirectAllowList,
@@ -191,8 +196,7 @@ func serveOpenAPI(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Access-Control-Allow-Origin", "*")
-	_, _ = w.Write(doc)
+	_, _ = w.Write(doc) // CORS: any origin, see corsRules
 }
 
 // Handler is the whole HTTP handler.

@@ -25,6 +25,7 @@ func Providers(cfg *config.Config, client *http.Client) ([]core.Provider, error)
 		out = append(out, core.Provider{
 			ID: pc.ID, Kind: pc.Kind, Name: pc.Name, Icon: pc.Icon, Enabled: pc.Enabled,
 			DirectSignIn: pc.DirectSignIn, LinkByVerifiedEmail: pc.LinkByVerifiedEmail,
+			RecheckEvery: pc.RecheckEvery.D(), PostLogoutRedirectURI: pc.PostLogoutRedirectURI,
 			Upstream: up,
 		})
 	}

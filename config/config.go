@@ -42,6 +42,9 @@ type Config struct {
 	RateLimit    RateLimit    `yaml:"rate_limit"`
 	Events       Events       `yaml:"events"`
 	Web          Web          `yaml:"web"`
+	CORS         CORS         `yaml:"cors"`
+	Cloudreve    Frontend     `yaml:"cloudreve"`
+	Versia       Frontend     `yaml:"versia"`
 	SMTP         SMTP         `yaml:"smtp"`
 	Providers    []Provider   `yaml:"providers"`
 
@@ -157,6 +160,25 @@ type Web struct {
 	RedirectAllowList []string `yaml:"redirect_allow_list"`
 }
 
+// CORS lets web frontends on other origins call tether's APIs from
+// scripts (docs/deployment.md).
+type CORS struct {
+	// AllowedOrigins are exact origins (https://cloud.example.com): no
+	// wildcard, no path. Others get no CORS headers at all.
+	AllowedOrigins []string `yaml:"allowed_origins"`
+}
+
+// Frontend is a surface's web app when it is served from its own URL
+// rather than from tether's public_url.
+type Frontend struct {
+	// FrontendURL is the app's base URL. Cloudreve's: flows prepared
+	// through the Cloudreve API send the provider back to its callback
+	// pages (<frontend_url>/callback/openid/<n>, <frontend_url>/login/qq).
+	// Versia's: the callback redirect lands on <frontend_url>/ with the
+	// oidc_account_* parameters. Empty: public_url.
+	FrontendURL string `yaml:"frontend_url"`
+}
+
 // SMTP is the mail server tether sends its email through (verification,
 // password reset, change of address). Without a host there is none; the
 // block is then left empty, and `tether dev` keeps mail in its outbox.
@@ -220,6 +242,16 @@ type Provider struct {
 	Endpoints Endpoints `yaml:"endpoints"`
 
 	Logto Logto `yaml:"logto"`
+
+	// RecheckEvery is how long a session that came from this provider
+	// goes before a refresh re-checks the upstream account (refreshing
+	// its tokens, or asking userinfo): an account disabled or a grant
+	// revoked at the provider then ends the session. 0 never re-checks.
+	RecheckEvery Duration `yaml:"recheck_every"`
+	// PostLogoutRedirectURI is where the provider sends the browser back
+	// after a sign-out there (RP-Initiated Logout); it must be
+	// registered at the provider. Empty: the provider shows its own page.
+	PostLogoutRedirectURI string `yaml:"post_logout_redirect_uri"`
 
 	// Insecure lets an OIDC provider's issuer be plain http on a network
 	// host. It is not a key: only `tether dev` sets it, for its demo OP
@@ -291,6 +323,7 @@ func (c *Client) defaults() {
 func (p *Provider) defaults() {
 	p.Enabled = true
 	p.DirectSignIn = true
+	p.RecheckEvery = Duration(time.Hour)
 }
 
 // Provider kinds.

@@ -21,6 +21,7 @@ import (
 	"github.com/tether-id/tether/provider/logto"
 	"github.com/tether-id/tether/provider/oidc"
 	"github.com/tether-id/tether/provider/qq"
+	"github.com/tether-id/tether/server"
 )
 
 // Options change how a configuration is checked.
@@ -210,6 +211,7 @@ func (c *Config) finish(opts Options) error {
 		}
 	}
 
+	c.finishFrontends(fail)
 	c.finishSMTP(fail)
 
 	ids := map[string]bool{}
@@ -232,6 +234,14 @@ func (c *Config) finish(opts Options) error {
 		}
 		if p.ClientSecret == "" {
 			fail(key("client_secret"), "required (or client_secret_file)")
+		}
+		if p.RecheckEvery < 0 {
+			fail(key("recheck_every"), "must not be negative (0 never re-checks)")
+		}
+		if u := p.PostLogoutRedirectURI; u != "" && !absoluteHTTP(u) {
+			fail(key("post_logout_redirect_uri"), "want an absolute http(s) URL without fragment, got %q", u)
+		} else if u != "" && p.Kind == KindQQ {
+			fail(key("post_logout_redirect_uri"), "not used by kind qq (QQ Connect has no sign-out endpoint)")
 		}
 		if p.Icon != "" && !validIcon(p.Icon) {
 			fail(key("icon"), "want an http(s) URL, a data: URL or an Iconify name such as mdi:github, got %q", p.Icon)
@@ -394,6 +404,36 @@ func CheckRedirectURI(s string) error {
 	return fmt.Errorf("want https, http on loopback or a private-use scheme such as com.example.app:, got %q", s)
 }
 
+// finishFrontends checks the cors block and the surfaces' frontend URLs.
+func (c *Config) finishFrontends(fail func(key, format string, args ...any)) {
+	seen := map[string]bool{}
+	for i, o := range c.CORS.AllowedOrigins {
+		key := fmt.Sprintf("cors.allowed_origins[%d]", i)
+		norm, err := server.Origin(o)
+		switch {
+		case o == "*":
+			fail(key, "a wildcard is not allowed: list each frontend's origin (https://cloud.example.com)")
+		case err != nil:
+			fail(key, "%v", err)
+		case seen[norm]:
+			fail(key, "duplicate origin %q", o)
+		default:
+			c.CORS.AllowedOrigins[i] = norm
+		}
+		seen[norm] = true
+	}
+	for key, f := range map[string]*Frontend{"cloudreve.frontend_url": &c.Cloudreve, "versia.frontend_url": &c.Versia} {
+		if f.FrontendURL == "" {
+			continue
+		}
+		if u, err := url.Parse(f.FrontendURL); err != nil || !absoluteHTTP(f.FrontendURL) || u.RawQuery != "" {
+			fail(key, "want an absolute http(s) URL without query or fragment, got %q", f.FrontendURL)
+			continue
+		}
+		f.FrontendURL = strings.TrimRight(f.FrontendURL, "/")
+	}
+}
+
 // finishSMTP fills the smtp block's defaults and validates it. The rules
 // live in package mail; here they get the key's name. An smtp block
 // without a host is an error unless it is entirely empty, so that a
@@ -486,6 +526,13 @@ func validIcon(s string) bool {
 	}
 	// Iconify ids, as the Cloudreve frontend accepts: "prefix:name".
 	return regexp.MustCompile(`^[a-z0-9-]+:[a-z0-9-]+$`).MatchString(s)
+}
+
+// absoluteHTTP reports whether s is an absolute http(s) URL without user
+// info or fragment.
+func absoluteHTTP(s string) bool {
+	u, err := url.Parse(s)
+	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != "" && u.User == nil && u.Fragment == ""
 }
 
 // ParsePrefix parses a CIDR or a single IP address as a prefix.

@@ -140,14 +140,18 @@ var (
 	ErrLastSignInMethod  = &Error{Code: CodeLastSignInMethod, Message: "This account has no other way to sign in"}
 	ErrInvalidToken      = &Error{Code: CodeInvalidCredential, Message: "Invalid or expired credential"}
 	ErrTokenReused       = &Error{Code: CodeTokenReused, Message: "Refresh token already used; the session has been revoked"}
-	ErrWrongPassword     = &Error{Code: CodeWrongPassword, Message: "Incorrect email or password"}
-	ErrBanned            = &Error{Code: CodeBanned, Message: "This account has been banned"}
-	ErrInactive          = &Error{Code: CodeInactive, Message: "This account is not activated"}
-	ErrUnauthenticated   = &Error{Code: CodeUnauthenticated, Message: "Login required"}
-	ErrInvalidGrant      = &Error{Code: CodeInvalidGrant, Message: "The authorization code or refresh token is invalid, expired, used or not this client's"}
-	ErrCodeReused        = &Error{Code: CodeTokenReused, Reason: "code_reused", Message: "The authorization code was used already; the tokens issued from it are revoked"}
-	ErrInvalidClient     = &Error{Code: CodeInvalidClient, Message: "Client authentication failed"}
-	ErrKeyRotated        = &Error{Code: CodeInternal, Reason: "key_rotated", Message: "Another instance rotated the signing key first"}
+	// ErrUpstreamRevoked: a refresh re-checked the session's upstream
+	// account and the provider no longer accepts it; the session has been
+	// revoked.
+	ErrUpstreamRevoked = &Error{Code: CodeInvalidCredential, Reason: "upstream_revoked", Message: "The sign-in provider no longer accepts this account; sign in again"}
+	ErrWrongPassword   = &Error{Code: CodeWrongPassword, Message: "Incorrect email or password"}
+	ErrBanned          = &Error{Code: CodeBanned, Message: "This account has been banned"}
+	ErrInactive        = &Error{Code: CodeInactive, Message: "This account is not activated"}
+	ErrUnauthenticated = &Error{Code: CodeUnauthenticated, Message: "Login required"}
+	ErrInvalidGrant    = &Error{Code: CodeInvalidGrant, Message: "The authorization code or refresh token is invalid, expired, used or not this client's"}
+	ErrCodeReused      = &Error{Code: CodeTokenReused, Reason: "code_reused", Message: "The authorization code was used already; the tokens issued from it are revoked"}
+	ErrInvalidClient   = &Error{Code: CodeInvalidClient, Message: "Client authentication failed"}
+	ErrKeyRotated      = &Error{Code: CodeInternal, Reason: "key_rotated", Message: "Another instance rotated the signing key first"}
 	// ErrMissingOAuth: the account lacks PermissionOAuth, which governs
 	// linking and unlinking identities on every surface.
 	ErrMissingOAuth = &Error{Code: CodeForbidden, Reason: "missing_oauth", Message: "Missing permissions"}

@@ -243,6 +243,10 @@ const (
 	EventRefresh       EventKind = "token_refresh"
 	EventRefreshReused EventKind = "token_reuse"
 	EventSignOut       EventKind = "sign_out"
+	// EventUpstreamRevoked: a refresh re-checked the session's upstream
+	// account and the provider said the grant or the account is gone, so
+	// the session was revoked.
+	EventUpstreamRevoked EventKind = "upstream_revoked"
 
 	// Events of tether's OpenID Provider: an app got a code for a
 	// person, redeemed it, refreshed its tokens; a person consented, or

@@ -31,7 +31,15 @@ type Provider struct {
 	// LinkByVerifiedEmail links an unknown identity to the local account
 	// with the same email, when both emails are verified.
 	LinkByVerifiedEmail bool
-	Upstream            provider.Provider
+	// RecheckEvery is how long a session that came from this provider
+	// goes between checks of its upstream account: a refresh after that
+	// re-checks it (recheck) when Upstream is a provider.Refresher. Zero
+	// never re-checks.
+	RecheckEvery time.Duration
+	// PostLogoutRedirectURI is where the provider sends the browser back
+	// after a sign-out there (SignOutURL); "" lets it show its own page.
+	PostLogoutRedirectURI string
+	Upstream              provider.Provider
 }
 
 // Options configure a Service.

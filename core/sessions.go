@@ -36,14 +36,9 @@ func (s *Service) newSession(u User, st sessionStart) (Session, TokenPair, Refre
 		UserAgent:  st.client.UserAgent,
 		ExpiresAt:  now.Add(s.opts.RefreshTTL),
 	}
-	if st.upstream != (provider.Tokens{}) {
-		b, err := json.Marshal(st.upstream)
-		if err != nil {
-			return Session{}, TokenPair{}, RefreshToken{}, internal(err)
-		}
-		if ses.UpstreamTokens, err = s.box.Seal(b, sessionAD(ses.ID)); err != nil {
-			return Session{}, TokenPair{}, RefreshToken{}, internal(err)
-		}
+	var err error
+	if ses.UpstreamTokens, err = s.sealUpstream(ses.ID, st.upstream); err != nil {
+		return Session{}, TokenPair{}, RefreshToken{}, err
 	}
 	refresh := randomToken(32)
 	first := RefreshToken{Hash: Hash(refresh), ChainID: ses.ID, UserID: u.ID, CreatedAt: now, ExpiresAt: ses.ExpiresAt}
@@ -54,6 +49,20 @@ func (s *Service) newSession(u User, st sessionStart) (Session, TokenPair, Refre
 // sessionAD binds sealed upstream tokens to their session: moved to
 // another row, they do not open.
 func sessionAD(id string) []byte { return []byte("tether session upstream tokens\x00" + id) }
+
+// sealUpstream seals a session's upstream tokens; nil when there are
+// none.
+func (s *Service) sealUpstream(sessionID string, t provider.Tokens) ([]byte, error) {
+	if t == (provider.Tokens{}) {
+		return nil, nil
+	}
+	b, err := json.Marshal(t)
+	if err != nil {
+		return nil, internal(err)
+	}
+	sealed, err := s.box.Seal(b, sessionAD(sessionID))
+	return sealed, internal(err)
+}
 
 // UpstreamTokens opens the sealed upstream tokens of a session.
 func (s *Service) UpstreamTokens(ses Session) (provider.Tokens, error) {
@@ -85,7 +94,12 @@ func (s *Service) pair(userID, refresh string, rt RefreshToken) (TokenPair, erro
 // The token, its session and its account are read on the read pool
 // first, so that a made-up, expired or revoked token costs no write; a
 // rotation, a reuse or a refused account is then one transaction with
-// its event.
+// its event. Between the two, a session that came from an upstream
+// sign-in has its upstream account re-checked when its provider's
+// recheck_every has passed (recheck): a provider that says the account
+// is gone ends the session (ErrUpstreamRevoked); what a provider that
+// vouches for it says (new tokens, CheckedAt, the profile) commits with
+// the rotation.
 func (s *Service) Refresh(ctx context.Context, refresh string, c Client) (TokenPair, error) {
 	if refresh == "" {
 		return TokenPair{}, Invalid("refresh_token", "RefreshToken cannot be empty")
@@ -121,6 +135,13 @@ func (s *Service) Refresh(ctx context.Context, refresh string, c Client) (TokenP
 		// only: here it would buy tether's own, wider tokens.
 		return TokenPair{}, ErrInvalidToken
 	}
+	var chk upstreamCheck
+	if unused {
+		// Before the write transaction: the provider is called here.
+		if chk, err = s.recheck(ctx, ses, c); err != nil {
+			return TokenPair{}, err
+		}
+	}
 
 	next := randomToken(32)
 	var rotated RefreshToken
@@ -138,9 +159,9 @@ func (s *Service) Refresh(ctx context.Context, refresh string, c Client) (TokenP
 		if err != nil {
 			return err
 		}
-		if ses.LastIP != c.IP || ses.UserAgent != c.UserAgent {
+		if ses.LastIP != c.IP || ses.UserAgent != c.UserAgent || chk.changed() {
 			ses.LastUsedAt, ses.LastIP, ses.UserAgent = now, c.IP, c.UserAgent
-			if err := q.UpdateSession(ctx, ses); err != nil {
+			if err := chk.save(ctx, q, ses); err != nil {
 				return err
 			}
 		}
@@ -176,24 +197,88 @@ func (s *Service) endSession(ctx context.Context, hash string, now time.Time, wh
 // SignOut revokes the refresh token's session. Access tokens already
 // issued stay valid until they expire.
 func (s *Service) SignOut(ctx context.Context, refresh string, c Client) error {
+	_, err := s.signOut(ctx, refresh, c)
+	return err
+}
+
+// SignOutWithProvider is SignOut that also returns the URL that signs
+// the person out at the provider the session came from (SignOutURL): ""
+// for a password session, or a provider without an end-session
+// endpoint. The sign-out itself never depends on the provider: one that
+// cannot be reached only leaves the URL out.
+func (s *Service) SignOutWithProvider(ctx context.Context, refresh string, c Client) (string, error) {
+	ses, err := s.signOut(ctx, refresh, c)
+	if err != nil {
+		return "", err
+	}
+	u, err := s.SignOutURL(ctx, ses)
+	if err != nil {
+		s.log.WarnContext(ctx, "no sign-out URL of the provider", "provider", ses.Identity.ProviderID, "err", err)
+		return "", nil
+	}
+	return u, nil
+}
+
+// signOut revokes the refresh token's session and returns it.
+func (s *Service) signOut(ctx context.Context, refresh string, c Client) (Session, error) {
 	if refresh == "" {
-		return Invalid("refresh_token", "RefreshToken cannot be empty")
+		return Session{}, Invalid("refresh_token", "RefreshToken cannot be empty")
 	}
 	hash := Hash(refresh)
 	rt, err := s.store.GetRefreshToken(ctx, hash)
 	if err != nil {
-		return internal(err) // unknown: nothing to write
+		return Session{}, internal(err) // unknown: nothing to write
 	}
-	if ses, err := s.store.GetSession(ctx, rt.ChainID); err != nil || ses.ClientID != "" {
-		return ErrInvalidToken // an app's token is revoked at the OpenID Provider
+	ses, err := s.store.GetSession(ctx, rt.ChainID)
+	if err != nil || ses.ClientID != "" {
+		return Session{}, ErrInvalidToken // an app's token is revoked at the OpenID Provider
 	}
-	return internal(s.store.Update(ctx, func(q Queries) error {
+	return ses, internal(s.store.Update(ctx, func(q Queries) error {
 		rt, err := q.RevokeRefreshChain(ctx, hash, s.now())
 		if err != nil {
 			return err
 		}
 		return q.RecordEvent(ctx, s.event(Event{UserID: rt.UserID, Kind: EventSignOut, Success: true}, c))
 	}))
+}
+
+// SessionOf returns the session a refresh token (used or not) belongs
+// to; ErrInvalidToken when the token is unknown.
+func (s *Service) SessionOf(ctx context.Context, refresh string) (Session, error) {
+	rt, err := s.store.GetRefreshToken(ctx, Hash(refresh))
+	if err != nil {
+		return Session{}, internal(err)
+	}
+	ses, err := s.store.GetSession(ctx, rt.ChainID)
+	return ses, internal(err)
+}
+
+// SignOutURL returns where to send the browser so that the provider ses
+// came from signs the person out too (OpenID Connect RP-Initiated Logout
+// 1.0): the provider's end_session_endpoint with the sign-in's ID token
+// as id_token_hint, the client_id, and the provider's
+// post_logout_redirect_uri when configured. It is "" for a session that
+// came from no provider, or from one without such an endpoint (QQ
+// Connect has none).
+func (s *Service) SignOutURL(ctx context.Context, ses Session) (string, error) {
+	p, ok := s.byID[ses.Identity.ProviderID]
+	if !ok {
+		return "", nil
+	}
+	es, ok := p.Upstream.(provider.EndSessioner)
+	if !ok {
+		return "", nil
+	}
+	tokens, err := s.UpstreamTokens(ses)
+	if err != nil {
+		// A hint is only a hint: client_id still names the client.
+		s.log.WarnContext(ctx, "upstream tokens of a session cannot be opened; signing out without id_token_hint", "session", ses.ID, "err", err)
+	}
+	u, err := es.EndSessionURL(ctx, provider.EndSessionRequest{IDTokenHint: tokens.IDToken, PostLogoutRedirectURI: p.PostLogoutRedirectURI})
+	if err != nil {
+		return "", upstreamError(err)
+	}
+	return u, nil
 }
 
 // Sessions returns the user's live sessions, most recently used first.

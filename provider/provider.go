@@ -6,6 +6,7 @@ package provider
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/netip"
 	"time"
@@ -79,6 +80,47 @@ type Tokens struct {
 	Expiry       time.Time `json:"expiry,omitzero"`
 }
 
+// Refresher is implemented by providers that can check, long after a
+// sign-in, that the upstream account behind it is still in good standing,
+// as Dex's RefreshConnector does. A session keeps the sign-in's tokens
+// (sealed); when it is refreshed and the provider's recheck_every has
+// passed, the core hands them back here.
+type Refresher interface {
+	// Refresh checks the account of prev, an identity this provider
+	// returned earlier (Subject, Claims as stored, Tokens as the session
+	// keeps them), and returns it as the provider sees it now, with the
+	// tokens to keep from now on. It uses the refresh token when there is
+	// one, else a still-valid access token (userinfo, QQ's
+	// get_user_info); it never shows a page to anyone.
+	//
+	// A failure is a *Error: Revoked when the provider says the grant or
+	// the account is gone (invalid_grant, a rejected access token, another
+	// subject), Unavailable when the provider could not be reached or
+	// failed (a timeout is not a revocation), neither when the check could
+	// not be made (no usable token, an answer tether cannot read).
+	Refresh(ctx context.Context, prev Identity) (Identity, error)
+}
+
+// EndSessioner is implemented by providers that can end the person's
+// session at the provider itself (OpenID Connect RP-Initiated Logout
+// 1.0): tether's sign-out then offers the URL to send the browser to.
+type EndSessioner interface {
+	// EndSessionURL returns that URL for r, or "" when the provider has
+	// no end_session_endpoint.
+	EndSessionURL(ctx context.Context, r EndSessionRequest) (string, error)
+}
+
+// EndSessionRequest is what a sign-out at the provider carries.
+type EndSessionRequest struct {
+	// IDTokenHint is the ID token of the sign-in being ended, "" when the
+	// session has none.
+	IDTokenHint string
+	// PostLogoutRedirectURI is where the provider sends the browser
+	// afterwards; it must be registered there. "" lets the provider
+	// show its own page.
+	PostLogoutRedirectURI string
+}
+
 // Checker is implemented by providers that can check their own setup for
 // "tether doctor": discovery reachable, issuer matching, keys parsing.
 type Checker interface {
@@ -104,7 +146,10 @@ type Error struct {
 	// Unavailable is true when the provider could not be reached or
 	// answered 5xx, as opposed to rejecting the sign-in.
 	Unavailable bool
-	Err         error
+	// Revoked is true, on a Refresher's error, when the provider said
+	// the grant or the account is gone: the session must end.
+	Revoked bool
+	Err     error
 }
 
 func (e *Error) Error() string {
@@ -119,6 +164,23 @@ func (e *Error) Unwrap() error { return e.Err }
 // Errorf returns an *Error with reason and a formatted message.
 func Errorf(reason, format string, args ...any) *Error {
 	return &Error{Reason: reason, Message: fmt.Sprintf(format, args...)}
+}
+
+// IsRevoked reports whether err is a provider's word that the grant or
+// the account behind a session is gone (Error.Revoked).
+func IsRevoked(err error) bool {
+	var e *Error
+	return errors.As(err, &e) && e.Revoked
+}
+
+// IsUnavailable reports whether err says the provider could not be
+// reached or failed (Error.Unavailable), or the call ran out of time.
+func IsUnavailable(err error) bool {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Unavailable
+	}
+	return errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled)
 }
 
 // IsLoopback reports whether host is localhost or a loopback address:

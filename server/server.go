@@ -1,7 +1,7 @@
 // Package server assembles tether's HTTP server: one ServeMux on which the
 // surfaces register their routes, wrapped in the middleware every request
 // goes through (panic recovery, correlation id, client address, access
-// log, metrics), plus /healthz and /readyz; /metrics is on the mux only
+// log, metrics, CORS), plus /healthz and /readyz; /metrics is on the mux only
 // when asked for, else on a handler of its own (MetricsHandler).
 package server
 
@@ -40,6 +40,9 @@ type Options struct {
 	// listener of its own (metrics.listen), so that the public listener
 	// does not show them.
 	PublicMetrics bool
+	// CORS answers cross-origin requests on the paths of its rules; nil
+	// answers none.
+	CORS *CORS
 }
 
 // Server is the HTTP entry point.
@@ -116,6 +119,10 @@ func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
 
 // Handler returns the mux wrapped in the middleware.
 func (s *Server) Handler() http.Handler {
+	var mux http.Handler = s.Mux
+	if s.opts.CORS != nil {
+		mux = s.opts.CORS.Wrap(mux)
+	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		id := uuid.NewString()
@@ -147,7 +154,7 @@ func (s *Server) Handler() http.Handler {
 				slog.String("correlation_id", id), slog.String("method", r.Method), slog.String("path", r.URL.Path),
 				slog.Int("status", rec.status), slog.Duration("duration", elapsed), slog.String("ip", client.IP))
 		}()
-		s.Mux.ServeHTTP(rec, r)
+		mux.ServeHTTP(rec, r)
 	})
 }
 

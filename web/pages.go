@@ -301,6 +301,7 @@ func (h *Handler) accountPage(w http.ResponseWriter, r *http.Request, st *reques
 			v.Linkable = append(v.Linkable, pv)
 		}
 	}
+	v.SignOutAt = h.signOutProvider(r, st)
 	q := r.URL.Query()
 	if pr, ok := h.svc.Provider(q.Get("linked")); ok && linked[pr.ID] && r.Method == http.MethodGet {
 		v.Notice = st.t("notice_linked", pr.Name)
@@ -437,13 +438,39 @@ func (h *Handler) logout(w http.ResponseWriter, r *http.Request) {
 		h.accountPage(w, r, st, &p)
 		return
 	}
-	if err := h.svc.SignOut(r.Context(), st.refresh, httpx.Client(r)); err != nil && core.ErrorCode(err) == core.CodeInternal {
+	// "Sign out here and at <provider>": the provider's end-session URL
+	// (docs/web.md), after tether's own sign-out.
+	atProvider, err := h.svc.SignOutWithProvider(r.Context(), st.refresh, httpx.Client(r))
+	if err != nil && core.ErrorCode(err) == core.CodeInternal {
 		h.renderProblem(w, r, st, "title_error", problemFor(err, ""), nil)
 		return
 	}
 	h.clearSession(w, st)
 	h.csrfSecret(w, r, st, true)
+	if r.PostFormValue("upstream") != "" && atProvider != "" {
+		h.redirect(w, r, atProvider)
+		return
+	}
 	h.redirect(w, r, "/login?signed_out=1")
+}
+
+// signOutProvider is the name of the provider the browser's session came
+// from, when that provider can sign the person out too (SignOutURL); ""
+// otherwise, or when it cannot be told now.
+func (h *Handler) signOutProvider(r *http.Request, st *requestState) string {
+	if st.refresh == "" {
+		return ""
+	}
+	ses, err := h.svc.SessionOf(r.Context(), st.refresh)
+	if err != nil || ses.Identity.ProviderID == "" {
+		return ""
+	}
+	u, err := h.svc.SignOutURL(r.Context(), ses)
+	if err != nil || u == "" {
+		return ""
+	}
+	p, _ := h.svc.Provider(ses.Identity.ProviderID)
+	return p.Name
 }
 
 // POST /language: the language switch. The choice is kept in a cookie

@@ -233,6 +233,10 @@ type view struct {
 	Apps   []appView
 	// Force keeps a signed-in browser on the sign-in page (prompt=login).
 	Force bool
+	// SignOutAt is the name of the provider the session came from when
+	// it offers RP-initiated logout: the account page then offers signing
+	// out there too.
+	SignOutAt string
 
 	// message
 	Message string

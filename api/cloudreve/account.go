@@ -120,18 +120,27 @@ func (h *Handler) refresh(w http.ResponseWriter, r *http.Request) {
 	h.ok(w, toToken(pair))
 }
 
-// DELETE /api/v4/session/token {refresh_token}
+// DELETE /api/v4/session/token {refresh_token} → no data, or the
+// provider's end-session URL.
 func (h *Handler) signOut(w http.ResponseWriter, r *http.Request) {
 	var body refreshBody
 	if err := httpx.DecodeJSON(r, &body); err != nil {
 		h.fail(w, r, err)
 		return
 	}
-	if err := h.svc.SignOut(r.Context(), body.RefreshToken, httpx.Client(r)); err != nil {
+	// For a session that came from a provider with an end-session
+	// endpoint, data is the URL that signs the person out there too, as
+	// Cloudreve answers for its OpenID sessions.
+	logout, err := h.svc.SignOutWithProvider(r.Context(), body.RefreshToken, httpx.Client(r))
+	if err != nil {
 		h.fail(w, r, err)
 		return
 	}
-	h.ok(w, nil)
+	if logout == "" {
+		h.ok(w, nil)
+		return
+	}
+	h.ok(w, logout)
 }
 
 type openID struct {

@@ -53,6 +53,8 @@ type envOptions struct {
 	now func() time.Time
 	// configure changes the config after the providers are set.
 	configure func(*config.Config)
+	// httpClient talks to the providers; nil: the app's default.
+	httpClient *http.Client
 }
 
 // env is a running tether with real upstream providers and the OpenAPI
@@ -107,7 +109,8 @@ func newEnv(t *testing.T, opts envOptions) *env {
 		testenv.Need(t, testenv.NodeModules)
 	}
 	e.srv = tethertest.Start(t, tethertest.Options{
-		Now: opts.now,
+		Now:        opts.now,
+		HTTPClient: opts.httpClient,
 		Pictures: func(ctx context.Context, u string) (string, []byte, error) {
 			img, err := fetcher.Fetch(ctx, u)
 			return img.Type, img.Data, err

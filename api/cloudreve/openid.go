@@ -84,7 +84,9 @@ func (h *Handler) prepare(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	req.ProviderID, req.RedirectURI = p.ID, h.opts.Callbacks.URL(p.ID)
+	// The Cloudreve frontend's callback page, which may be on its own
+	// origin (cloudreve.frontend_url).
+	req.ProviderID, req.RedirectURI = p.ID, h.opts.Callbacks.CloudreveURL(p.ID)
 	req.BrowserSecret = h.opts.Binder.Secret(w, r)
 	authURL, err := h.svc.Prepare(r.Context(), req)
 	if err != nil {

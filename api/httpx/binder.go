@@ -5,9 +5,13 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
+	"net"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
+
+	"golang.org/x/net/publicsuffix"
 )
 
 // BrowserCookie is the base name of the cookie that binds flows to a
@@ -32,30 +36,72 @@ const BrowserCookie = "tether_browser"
 //
 // The cookie is HttpOnly and SameSite=Lax: it comes back on the top-level
 // redirect from the provider but is never readable by scripts or sent by
-// cross-site posts.
+// cross-site posts. A frontend on another origin of the same site
+// (cloud.example.com beside id.example.com) calls prepare and finish with
+// credentials, and Lax cookies go with those same-site requests. Only a
+// frontend on another site (cors.allowed_origins naming another
+// registrable domain) needs SameSite=None, which the binder then sets
+// (with Secure, under https only): the cookie's protection is its signed
+// value, its __Host- prefix and the hash the flow keeps, not SameSite.
+// Such a deployment also depends on browsers accepting the cookie as a
+// third-party one (docs/deployment.md).
 type Binder struct {
-	name   string
-	secure bool
-	maxAge int
-	key    []byte
+	name     string
+	secure   bool
+	sameSite http.SameSite
+	maxAge   int
+	key      []byte
 }
 
 // NewBinder returns the binder of a tether whose secret key is
 // secretKey and whose public URL is publicURL; cookies live a minute
-// longer than flows (flowTTL).
-func NewBinder(secretKey []byte, publicURL string, flowTTL time.Duration) *Binder {
+// longer than flows (flowTTL). frontends are the origins allowed to call
+// prepare and finish from scripts (cors.allowed_origins): when one is on
+// another site than publicURL, the cookie is SameSite=None.
+func NewBinder(secretKey []byte, publicURL string, flowTTL time.Duration, frontends ...string) *Binder {
 	m := hmac.New(sha256.New, secretKey)
 	m.Write([]byte("tether browser binding v1"))
 	b := &Binder{
-		name:   BrowserCookie,
-		secure: strings.HasPrefix(publicURL, "https://"),
-		maxAge: int((flowTTL + time.Minute) / time.Second),
-		key:    m.Sum(nil),
+		name:     BrowserCookie,
+		secure:   strings.HasPrefix(publicURL, "https://"),
+		sameSite: http.SameSiteLaxMode,
+		maxAge:   int((flowTTL + time.Minute) / time.Second),
+		key:      m.Sum(nil),
 	}
 	if b.secure {
 		b.name = "__Host-" + BrowserCookie
+		for _, f := range frontends {
+			if !SameSite(publicURL, f) {
+				// SameSite=None needs Secure, which only https gives.
+				b.sameSite = http.SameSiteNoneMode
+			}
+		}
 	}
 	return b
+}
+
+// SameSite reports whether two URLs are of the same site as browsers
+// count it for cookies: the same scheme and the same registrable domain
+// (eTLD+1 by the public suffix list; the host itself for an IP address
+// or a single label such as localhost). Ports do not matter.
+func SameSite(a, b string) bool {
+	ua, err1 := url.Parse(a)
+	ub, err2 := url.Parse(b)
+	if err1 != nil || err2 != nil || ua.Scheme != ub.Scheme {
+		return false
+	}
+	return site(ua.Hostname()) == site(ub.Hostname())
+}
+
+func site(host string) string {
+	host = strings.ToLower(strings.TrimSuffix(host, "."))
+	if net.ParseIP(host) != nil {
+		return host
+	}
+	if s, err := publicsuffix.EffectiveTLDPlusOne(host); err == nil {
+		return s
+	}
+	return host
 }
 
 // CookieName is the cookie's name: BrowserCookie, with the __Host-
@@ -78,7 +124,7 @@ func (b *Binder) Secret(w http.ResponseWriter, r *http.Request) string {
 		MaxAge:   b.maxAge,
 		HttpOnly: true,
 		Secure:   b.secure,
-		SameSite: http.SameSiteLaxMode,
+		SameSite: b.sameSite,
 	})
 	return secret
 }

@@ -102,3 +102,43 @@ func TestBinderRefusesForgery(t *testing.T) {
 		t.Errorf("with a forged cookie first: Read = %q, want %q", got, secret)
 	}
 }
+
+// TestBinderFrontends: a frontend on another origin of the same site
+// keeps SameSite=Lax (its credentialed calls are same-site); one on
+// another site needs SameSite=None, which only https allows.
+func TestBinderFrontends(t *testing.T) {
+	for _, tt := range []struct {
+		publicURL string
+		frontends []string
+		want      http.SameSite
+	}{
+		{"https://id.example.com", nil, http.SameSiteLaxMode},
+		{"https://id.example.com", []string{"https://cloud.example.com"}, http.SameSiteLaxMode},
+		{"https://id.example.com", []string{"https://example.com:8443"}, http.SameSiteLaxMode},
+		{"https://id.example.co.uk", []string{"https://cloud.example.co.uk"}, http.SameSiteLaxMode},
+		{"https://id.example.com", []string{"https://cloud.example.com", "https://files.example.org"}, http.SameSiteNoneMode},
+		{"https://id.example.co.uk", []string{"https://other.co.uk"}, http.SameSiteNoneMode},
+		{"https://id.example.com", []string{"http://cloud.example.com"}, http.SameSiteNoneMode}, // schemeful
+		{"https://user.github.io", []string{"https://other.github.io"}, http.SameSiteNoneMode},  // a public suffix
+		{"http://127.0.0.1:5212", []string{"http://localhost:3000"}, http.SameSiteLaxMode},      // no Secure, no None
+	} {
+		b := NewBinder(testKey, tt.publicURL, 10*time.Minute, tt.frontends...)
+		_, c := issue(b)
+		if c.SameSite != tt.want || (tt.want == http.SameSiteNoneMode && !c.Secure) {
+			t.Errorf("%s with %v: cookie %+v, want SameSite %v", tt.publicURL, tt.frontends, c, tt.want)
+		}
+	}
+	for _, tt := range []struct {
+		a, b string
+		same bool
+	}{
+		{"http://127.0.0.1:5212", "http://127.0.0.1:3000", true},
+		{"http://127.0.0.1:5212", "http://localhost:3000", false},
+		{"https://a.example.com", "https://b.a.example.com", true},
+		{"https://example.com", "https://example.net", false},
+	} {
+		if got := SameSite(tt.a, tt.b); got != tt.same {
+			t.Errorf("SameSite(%s, %s) = %v", tt.a, tt.b, got)
+		}
+	}
+}

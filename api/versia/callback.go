@@ -16,7 +16,8 @@ import (
 
 // GET /oauth/sso/{issuer}/callback: where the provider sends the browser
 // back. It finishes the link flow the state names and redirects (302) to
-// the public URL with ?oidc_account_linked=true, or with
+// the frontend (versia.frontend_url, else the public URL) with
+// ?oidc_account_linked=true, or with
 // oidc_account_linking_error (a short title) and
 // oidc_account_linking_error_message (what happened) for every failure, so
 // the person always lands on the frontend, never on a bare error page.
@@ -89,9 +90,10 @@ func (h *Handler) linkFailed(w http.ResponseWriter, r *http.Request, err error, 
 	})
 }
 
-// redirectHome answers 302 to the frontend's home with q, without a body.
+// redirectHome answers 302 to the frontend's home with q, without a body:
+// <versia.frontend_url>/, or tether's own landing page at the public URL.
 func (h *Handler) redirectHome(w http.ResponseWriter, q url.Values) {
-	w.Header().Set("Location", h.opts.PublicURL+"/?"+q.Encode())
+	w.Header().Set("Location", h.opts.FrontendURL+"/?"+q.Encode())
 	w.WriteHeader(http.StatusFound)
 }
 

@@ -98,8 +98,13 @@ func withDetails(err error, details any) error { return &detailed{err: err, deta
 // Options configure the surface.
 type Options struct {
 	// PublicURL is the external base URL; the redirects after the
-	// callback go there.
+	// callback go there unless FrontendURL is set.
 	PublicURL string
+	// FrontendURL is the Versia web app's own base URL
+	// (versia.frontend_url), when it is not served from PublicURL: the
+	// callback then lands on <FrontendURL>/ with the oidc_account_*
+	// parameters.
+	FrontendURL string
 	// Callbacks are the providers' redirect URIs.
 	Callbacks *api.Callbacks
 	// Binder sets and reads the browser-binding cookie; required.
@@ -129,6 +134,10 @@ func New(svc *core.Service, opts Options) *Handler {
 		opts.Now = time.Now
 	}
 	opts.PublicURL = strings.TrimRight(opts.PublicURL, "/")
+	opts.FrontendURL = strings.TrimRight(opts.FrontendURL, "/")
+	if opts.FrontendURL == "" {
+		opts.FrontendURL = opts.PublicURL
+	}
 	return &Handler{svc: svc, opts: opts, log: opts.Logger}
 }
 

@@ -4,10 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/url"
+	"slices"
 	"time"
 
 	"github.com/tether-id/tether/api"
+	"github.com/tether-id/tether/config"
 	"github.com/tether-id/tether/provider"
+	"github.com/tether-id/tether/server"
 )
 
 // doctor checks each provider the way a sign-in would use it (discovery
@@ -32,6 +36,7 @@ func (e *env) doctor(args []string) error {
 		return errors.New("database unreachable")
 	}
 	fmt.Fprintln(e.stdout, "\n✓ database reachable")
+	e.doctorFrontends(a.Config)
 	all := a.Service.Providers()
 	if len(all) == 0 {
 		fmt.Fprintln(e.stdout, "\nno providers configured: only email and password sign-in is available")
@@ -44,7 +49,13 @@ func (e *env) doctor(args []string) error {
 		}
 		fmt.Fprintf(e.stdout, "\nprovider %q (%s, %s, Cloudreve code %d)\n", p.ID, p.Kind, state, api.CloudreveCode(p.Kind))
 		fmt.Fprintln(e.stdout, "  redirect URIs to register:")
-		fmt.Fprintf(e.stdout, "    %s   (Cloudreve clients, tether's pages)\n", a.Callbacks.URL(p.ID))
+		if a.Callbacks.SeparateCloudreveFrontend() {
+			// Two callback pages: register both.
+			fmt.Fprintf(e.stdout, "    %s   (tether's pages)\n", a.Callbacks.URL(p.ID))
+			fmt.Fprintf(e.stdout, "    %s   (Cloudreve clients: the frontend's callback page)\n", a.Callbacks.CloudreveURL(p.ID))
+		} else {
+			fmt.Fprintf(e.stdout, "    %s   (Cloudreve clients, tether's pages)\n", a.Callbacks.URL(p.ID))
+		}
 		fmt.Fprintf(e.stdout, "    %s   (Versia clients)\n", a.Callbacks.VersiaURL(p.ID))
 		checker, ok := p.Upstream.(provider.Checker)
 		if !ok {
@@ -68,4 +79,42 @@ func (e *env) doctor(args []string) error {
 		return fmt.Errorf("%d check(s) failed", failed)
 	}
 	return nil
+}
+
+// doctorFrontends describes the web frontends on their own URLs: which
+// redirect URIs they add, and whether cors.allowed_origins lets their
+// scripts call tether.
+func (e *env) doctorFrontends(cfg *config.Config) {
+	for _, f := range []struct{ name, url, calls string }{
+		{"Cloudreve", cfg.Cloudreve.FrontendURL, "prepare and finish"},
+		{"Versia", cfg.Versia.FrontendURL, "the SSO API"},
+	} {
+		if f.url == "" {
+			continue
+		}
+		origin, err := server.Origin(originOf(f.url))
+		public, _ := server.Origin(originOf(cfg.PublicURL))
+		switch {
+		case err != nil:
+		case origin == public:
+			fmt.Fprintf(e.stdout, "\n✓ %s frontend %s is on tether's origin\n", f.name, f.url)
+		case slices.Contains(cfg.CORS.AllowedOrigins, origin):
+			fmt.Fprintf(e.stdout, "\n✓ %s frontend %s: its origin is in cors.allowed_origins\n", f.name, f.url)
+		default:
+			fmt.Fprintf(e.stdout, "\n! %s frontend %s: add %s to cors.allowed_origins, or its scripts cannot call %s (unless a proxy serves tether on the frontend's origin)\n",
+				f.name, f.url, origin, f.calls)
+		}
+		if f.name == "Cloudreve" {
+			fmt.Fprintln(e.stdout, "  every provider needs both redirect URIs below registered: the frontend's callback pages for Cloudreve clients, tether's own for its pages")
+		}
+	}
+}
+
+// originOf is the scheme://host[:port] of u.
+func originOf(u string) string {
+	p, err := url.Parse(u)
+	if err != nil {
+		return u
+	}
+	return p.Scheme + "://" + p.Host
 }

@@ -224,14 +224,19 @@ func TestEndSessionURL(t *testing.T) {
 	c := newClock()
 	op := newCraftedOP(t, c)
 	p := newCraftedProvider(t, op, c)
-	got, err := p.EndSessionURL(t.Context())
-	if err != nil || got != op.issuer+"/logout" {
-		t.Errorf("EndSessionURL = %q, %v; want %s/logout", got, err, op.issuer)
+	got, err := p.EndSessionURL(t.Context(), provider.EndSessionRequest{IDTokenHint: "a.b.c", PostLogoutRedirectURI: "https://rp.example/bye?x=1"})
+	want := op.issuer + "/logout?client_id=" + url.QueryEscape(craftedClient) + "&id_token_hint=a.b.c&post_logout_redirect_uri=" + url.QueryEscape("https://rp.example/bye?x=1")
+	if err != nil || got != want {
+		t.Errorf("EndSessionURL = %q, %v; want %s", got, err, want)
+	}
+	got, err = p.EndSessionURL(t.Context(), provider.EndSessionRequest{})
+	if want := op.issuer + "/logout?client_id=" + url.QueryEscape(craftedClient); err != nil || got != want {
+		t.Errorf("EndSessionURL without hint = %q, %v; want %s", got, err, want)
 	}
 
 	op2 := newCraftedOP(t, c)
 	op2.set(func(op *craftedOP) { delete(op.discovery, "end_session_endpoint") })
-	got, err = newCraftedProvider(t, op2, c).EndSessionURL(t.Context())
+	got, err = newCraftedProvider(t, op2, c).EndSessionURL(t.Context(), provider.EndSessionRequest{IDTokenHint: "a.b.c"})
 	if err != nil || got != "" {
 		t.Errorf("EndSessionURL without one = %q, %v; want empty", got, err)
 	}

@@ -149,12 +149,21 @@ func (p *Provider) do(req *http.Request, reason string) ([]byte, *http.Response,
 
 // statusError describes a non-200 answer. 5xx means the OP is unavailable.
 func statusError(reason string, resp *http.Response, body []byte) error {
-	err := fmt.Errorf("%s %s: HTTP %d: %s", resp.Request.Method, resp.Request.URL.Redacted(), resp.StatusCode, snippet(body))
+	err := &httpError{Status: resp.StatusCode,
+		text: fmt.Sprintf("%s %s: HTTP %d: %s", resp.Request.Method, resp.Request.URL.Redacted(), resp.StatusCode, snippet(body))}
 	if resp.StatusCode >= 500 {
 		return &provider.Error{Reason: reason, Message: "the provider is unavailable", Unavailable: true, Err: err}
 	}
 	return &provider.Error{Reason: reason, Message: fmt.Sprintf("the provider answered HTTP %d", resp.StatusCode), Err: err}
 }
+
+// httpError is an answer with an unexpected HTTP status.
+type httpError struct {
+	Status int
+	text   string
+}
+
+func (e *httpError) Error() string { return e.text }
 
 // decodeJSON decodes one JSON value, keeping numbers exact.
 func decodeJSON(body []byte, v any) error {

@@ -24,6 +24,43 @@ import (
 // neither azp nor iat and leaves nonce to the caller, so the checks are
 // all here, in one place.
 func (p *Provider) verifyIDToken(ctx context.Context, raw, nonce string) (map[string]any, error) {
+	return p.verifyJWT(ctx, raw, func(claims map[string]any) error { return checkNonce(claims, nonce) })
+}
+
+// verifyRefreshedIDToken checks an ID token from a refresh as OpenID
+// Connect Core §12.2 asks: every check of verifyIDToken, except that it
+// SHOULD NOT carry a nonce, and one it carries must be the one of the
+// original ID token (prev, which tether verified at the sign-in).
+func (p *Provider) verifyRefreshedIDToken(ctx context.Context, raw, prev string) (map[string]any, error) {
+	return p.verifyJWT(ctx, raw, func(claims map[string]any) error {
+		if _, ok := claims["nonce"]; !ok {
+			return nil
+		}
+		return checkNonce(claims, stringClaim(unverifiedClaims(prev), "nonce"))
+	})
+}
+
+// unverifiedClaims reads the payload of a JWT tether verified earlier;
+// nil when it cannot.
+func unverifiedClaims(raw string) map[string]any {
+	parts := strings.Split(raw, ".")
+	if len(parts) != 3 {
+		return nil
+	}
+	b, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil {
+		return nil
+	}
+	var claims map[string]any
+	if decodeJSON(b, &claims) != nil {
+		return nil
+	}
+	return claims
+}
+
+// verifyJWT verifies the signature and the claims of an ID token, the
+// nonce by checkNonce.
+func (p *Provider) verifyJWT(ctx context.Context, raw string, nonce func(map[string]any) error) (map[string]any, error) {
 	parts := strings.Split(raw, ".")
 	switch len(parts) {
 	case 3:
@@ -64,14 +101,18 @@ func (p *Provider) verifyIDToken(ctx context.Context, raw, nonce string) (map[st
 	if err := decodeJSON(payload, &claims); err != nil || claims == nil {
 		return nil, &provider.Error{Reason: "id_token_malformed", Message: "the ID token's claims are not a JSON object", Err: err}
 	}
-	if err := p.checkIDTokenClaims(claims, nonce); err != nil {
+	if err := p.checkIDTokenClaims(claims); err != nil {
+		return nil, err
+	}
+	if err := nonce(claims); err != nil {
 		return nil, err
 	}
 	return claims, nil
 }
 
-// checkIDTokenClaims checks the verified claims of an ID token.
-func (p *Provider) checkIDTokenClaims(claims map[string]any, nonce string) error {
+// checkIDTokenClaims checks the verified claims of an ID token but its
+// nonce.
+func (p *Provider) checkIDTokenClaims(claims map[string]any) error {
 	if iss, _ := claims["iss"].(string); iss != p.cfg.Issuer {
 		return provider.Errorf("iss_mismatch", "the ID token's issuer %q is not %q", claims["iss"], p.cfg.Issuer)
 	}
@@ -114,7 +155,11 @@ func (p *Provider) checkIDTokenClaims(claims map[string]any, nonce string) error
 	if !nbf.IsZero() && nbf.After(now.Add(skew)) {
 		return provider.Errorf("not_yet_valid", "the ID token is not valid before %s", nbf.UTC().Format(time.RFC3339))
 	}
+	return nil
+}
 
+// checkNonce checks that the ID token carries nonce.
+func checkNonce(claims map[string]any, nonce string) error {
 	got, _ := claims["nonce"].(string)
 	if got == "" {
 		return provider.Errorf("nonce_missing", "the ID token has no nonce")

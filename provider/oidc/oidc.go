@@ -44,8 +44,10 @@ type Provider struct {
 }
 
 var (
-	_ provider.Provider = (*Provider)(nil)
-	_ provider.Checker  = (*Provider)(nil)
+	_ provider.Provider     = (*Provider)(nil)
+	_ provider.Checker      = (*Provider)(nil)
+	_ provider.Refresher    = (*Provider)(nil)
+	_ provider.EndSessioner = (*Provider)(nil)
 )
 
 // New checks cfg and returns the provider. It does not contact the OP:
@@ -144,19 +146,39 @@ func (p *Provider) Exchange(ctx context.Context, req provider.AuthRequest, cb pr
 		return provider.Identity{}, err
 	}
 	if d.UserinfoEndpoint != "" {
-		var info map[string]any
-		if err := p.getJSON(ctx, "userinfo", d.UserinfoEndpoint, tok.AccessToken, &info); err != nil {
+		info, err := p.userinfo(ctx, d, tok.AccessToken, claims["sub"])
+		if err != nil {
 			return provider.Identity{}, err
-		}
-		if info == nil {
-			return provider.Identity{}, provider.Errorf("userinfo", "the provider's userinfo answer is not a JSON object")
-		}
-		if sub, _ := info["sub"].(string); sub != claims["sub"] {
-			return provider.Identity{}, provider.Errorf("userinfo_sub_mismatch", "the provider's userinfo is about subject %q, not %q", info["sub"], claims["sub"])
 		}
 		claims = mergeClaims(claims, info)
 	}
 
+	return p.identity(claims, provider.Tokens{
+		AccessToken:  tok.AccessToken,
+		RefreshToken: tok.RefreshToken,
+		IDToken:      tok.IDToken,
+		Expiry:       tok.expiry(p.cfg.Now()),
+	})
+}
+
+// userinfo fetches the claims of accessToken, which must be about sub.
+func (p *Provider) userinfo(ctx context.Context, d *discovery, accessToken string, sub any) (map[string]any, error) {
+	var info map[string]any
+	if err := p.getJSON(ctx, "userinfo", d.UserinfoEndpoint, accessToken, &info); err != nil {
+		return nil, err
+	}
+	if info == nil {
+		return nil, provider.Errorf("userinfo", "the provider's userinfo answer is not a JSON object")
+	}
+	if got, _ := info["sub"].(string); got != sub {
+		return nil, provider.Errorf("userinfo_sub_mismatch", "the provider's userinfo is about subject %q, not %q", info["sub"], sub)
+	}
+	return info, nil
+}
+
+// identity maps merged claims to the identity, without the claims that
+// change at every sign-in.
+func (p *Provider) identity(claims map[string]any, tokens provider.Tokens) (provider.Identity, error) {
 	for k := range perSignIn {
 		delete(claims, k)
 	}
@@ -173,12 +195,7 @@ func (p *Provider) Exchange(ctx context.Context, req provider.AuthRequest, cb pr
 		Name:          stringClaim(claims, c.Name),
 		Avatar:        stringClaim(claims, c.Avatar),
 		Claims:        raw,
-		Tokens: provider.Tokens{
-			AccessToken:  tok.AccessToken,
-			RefreshToken: tok.RefreshToken,
-			IDToken:      tok.IDToken,
-			Expiry:       tok.expiry(p.cfg.Now()),
-		},
+		Tokens:        tokens,
 	}
 	if id.Subject == "" {
 		return provider.Identity{}, provider.Errorf("missing_subject", "the claims have no subject at %q", c.Subject)
@@ -186,14 +203,32 @@ func (p *Provider) Exchange(ctx context.Context, req provider.AuthRequest, cb pr
 	return id, nil
 }
 
-// EndSessionURL returns the OP's RP-initiated logout endpoint from
-// discovery, or "" when it has none.
-func (p *Provider) EndSessionURL(ctx context.Context) (string, error) {
+// EndSessionURL returns the URL of the OP's end_session_endpoint that
+// signs the person out there too (OpenID Connect RP-Initiated Logout 1.0
+// §2), or "" when discovery names none. It carries client_id always
+// (so an OP that cannot read an old or missing hint still knows the
+// client, and post_logout_redirect_uri may be checked), id_token_hint
+// when the session kept an ID token, and post_logout_redirect_uri when one
+// is configured.
+func (p *Provider) EndSessionURL(ctx context.Context, r provider.EndSessionRequest) (string, error) {
 	d, err := p.disco.get(ctx)
-	if err != nil {
+	if err != nil || d.EndSessionEndpoint == "" {
 		return "", err
 	}
-	return d.EndSessionEndpoint, nil
+	u, err := url.Parse(d.EndSessionEndpoint)
+	if err != nil {
+		return "", &provider.Error{Reason: "discovery", Message: "invalid end_session_endpoint", Err: err}
+	}
+	q := u.Query()
+	q.Set("client_id", p.cfg.ClientID)
+	if r.IDTokenHint != "" {
+		q.Set("id_token_hint", r.IDTokenHint)
+	}
+	if r.PostLogoutRedirectURI != "" {
+		q.Set("post_logout_redirect_uri", r.PostLogoutRedirectURI)
+	}
+	u.RawQuery = q.Encode()
+	return u.String(), nil
 }
 
 // challengeS256 is RFC 7636's S256 code challenge for verifier.

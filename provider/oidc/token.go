@@ -47,15 +47,40 @@ func (p *Provider) authMethod(d *discovery) (string, error) {
 
 // redeem exchanges the authorization code for tokens.
 func (p *Provider) redeem(ctx context.Context, d *discovery, req provider.AuthRequest, code string) (*tokenResponse, error) {
-	method, err := p.authMethod(d)
-	if err != nil {
-		return nil, err
-	}
-	form := url.Values{
+	tok, err := p.tokenCall(ctx, d, "token_exchange", "the provider refused the sign-in code", url.Values{
 		"grant_type":    {"authorization_code"},
 		"code":          {code},
 		"redirect_uri":  {req.RedirectURI},
 		"code_verifier": {req.CodeVerifier},
+	})
+	if err != nil {
+		return nil, err
+	}
+	if tok.IDToken == "" {
+		return nil, provider.Errorf("id_token_missing", "the provider's token answer has no ID token (is openid among the scopes?)")
+	}
+	return tok, nil
+}
+
+// oauthError is an error answer of the token endpoint (RFC 6749 §5.2).
+type oauthError struct {
+	Status      int
+	Code        string // invalid_grant, invalid_client...
+	Description string
+}
+
+func (e *oauthError) Error() string {
+	return fmt.Sprintf("token endpoint: HTTP %d: %s", e.Status, describe(e.Code, e.Description))
+}
+
+// tokenCall posts a grant to the token endpoint, authenticated as the
+// client, and returns an answer with an access token. An OAuth error
+// answer is a *provider.Error (reason, refused and the OP's words)
+// wrapping an *oauthError.
+func (p *Provider) tokenCall(ctx context.Context, d *discovery, reason, refused string, form url.Values) (*tokenResponse, error) {
+	method, err := p.authMethod(d)
+	if err != nil {
+		return nil, err
 	}
 	if method == authPost {
 		form.Set("client_id", p.cfg.ClientID)
@@ -63,7 +88,7 @@ func (p *Provider) redeem(ctx context.Context, d *discovery, req provider.AuthRe
 	}
 	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, d.TokenEndpoint, strings.NewReader(form.Encode()))
 	if err != nil {
-		return nil, &provider.Error{Reason: "token_exchange", Message: "invalid token endpoint", Err: err}
+		return nil, &provider.Error{Reason: reason, Message: "invalid token endpoint", Err: err}
 	}
 	hreq.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	hreq.Header.Set("Accept", "application/json")
@@ -71,7 +96,7 @@ func (p *Provider) redeem(ctx context.Context, d *discovery, req provider.AuthRe
 		// RFC 6749 §2.3.1: id and secret are form-encoded before Basic.
 		hreq.SetBasicAuth(url.QueryEscape(p.cfg.ClientID), url.QueryEscape(p.cfg.ClientSecret))
 	}
-	body, resp, err := p.do(hreq, "token_exchange")
+	body, resp, err := p.do(hreq, reason)
 	if err != nil {
 		return nil, err
 	}
@@ -80,22 +105,19 @@ func (p *Provider) redeem(ctx context.Context, d *discovery, req provider.AuthRe
 	jsonErr := decodeJSON(body, &tok)
 	if resp.StatusCode != http.StatusOK || tok.Error != "" {
 		if resp.StatusCode >= 500 || jsonErr != nil || tok.Error == "" {
-			return nil, statusError("token_exchange", resp, body)
+			return nil, statusError(reason, resp, body)
 		}
 		return nil, &provider.Error{
-			Reason:  "token_exchange",
-			Message: fmt.Sprintf("the provider refused the sign-in code (%s)", describe(tok.Error, tok.ErrorDescription)),
-			Err:     fmt.Errorf("token endpoint: HTTP %d: %s", resp.StatusCode, snippet(body)),
+			Reason:  reason,
+			Message: fmt.Sprintf("%s (%s)", refused, describe(tok.Error, tok.ErrorDescription)),
+			Err:     &oauthError{Status: resp.StatusCode, Code: tok.Error, Description: tok.ErrorDescription},
 		}
 	}
 	if jsonErr != nil {
-		return nil, &provider.Error{Reason: "token_exchange", Message: "the provider's token answer is not valid JSON", Err: jsonErr}
+		return nil, &provider.Error{Reason: reason, Message: "the provider's token answer is not valid JSON", Err: jsonErr}
 	}
 	if tok.AccessToken == "" {
-		return nil, provider.Errorf("token_exchange", "the provider's token answer has no access token")
-	}
-	if tok.IDToken == "" {
-		return nil, provider.Errorf("id_token_missing", "the provider's token answer has no ID token (is openid among the scopes?)")
+		return nil, provider.Errorf(reason, "the provider's token answer has no access token")
 	}
 	return &tok, nil
 }

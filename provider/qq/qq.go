@@ -59,6 +59,8 @@ const (
 	ReasonClientMismatch = "client_mismatch" // /oauth2.0/me names another app
 	ReasonUnionIDMissing = "unionid_missing" // key is unionid but QQ gave none
 	ReasonUserInfo       = "userinfo"        // /user/get_user_info failed
+	ReasonRefresh        = "refresh"         // a re-check could not refresh the tokens
+	ReasonSubjectChanged = "subject_changed" // a re-check found another account
 )
 
 // DefaultScopes are asked for when the config names none.
@@ -110,8 +112,9 @@ type Provider struct {
 }
 
 var (
-	_ provider.Provider = (*Provider)(nil)
-	_ provider.Checker  = (*Provider)(nil)
+	_ provider.Provider  = (*Provider)(nil)
+	_ provider.Checker   = (*Provider)(nil)
+	_ provider.Refresher = (*Provider)(nil)
 )
 
 // New checks cfg and returns the provider. It makes no network calls.
@@ -251,11 +254,23 @@ func (p *Provider) Exchange(ctx context.Context, req provider.AuthRequest, cb pr
 		return id, provider.Errorf(ReasonAuthRequest, "redirect URI is required")
 	}
 
-	tok, err := p.redeem(ctx, cb.Code, req.RedirectURI)
+	tok, err := p.redeem(ctx, url.Values{"grant_type": {"authorization_code"}, "code": {cb.Code}, "redirect_uri": {req.RedirectURI}})
 	if err != nil {
 		return id, stepError(ReasonTokenExchange, "QQ Connect did not accept the sign-in", err)
 	}
-	me, err := p.me(ctx, tok.AccessToken)
+	if id, err = p.account(ctx, tok.AccessToken); err != nil {
+		return id, err
+	}
+	id.Tokens = tok.tokens()
+	return id, nil
+}
+
+// account asks QQ who holds accessToken (/oauth2.0/me, checked to be
+// this app's) and for the profile (/user/get_user_info): the identity
+// without its tokens.
+func (p *Provider) account(ctx context.Context, accessToken string) (provider.Identity, error) {
+	var id provider.Identity
+	me, err := p.me(ctx, accessToken)
 	if err != nil {
 		var api *APIError
 		if p.key == KeyUnionID && errors.As(err, &api) && api.Code == CodeNoUnionIDPermission {
@@ -277,7 +292,7 @@ func (p *Provider) Exchange(ctx context.Context, req provider.AuthRequest, cb pr
 		}
 		subject = me.UnionID
 	}
-	info, err := p.userInfo(ctx, tok.AccessToken, me.OpenID)
+	info, err := p.userInfo(ctx, accessToken, me.OpenID)
 	if err != nil {
 		return id, stepError(ReasonUserInfo, "QQ Connect did not return the profile", err)
 	}
@@ -295,21 +310,76 @@ func (p *Provider) Exchange(ctx context.Context, req provider.AuthRequest, cb pr
 	if err != nil {
 		return id, stepError(ReasonUserInfo, "QQ Connect returned an unreadable profile", err)
 	}
-	id = provider.Identity{
+	return provider.Identity{
 		Issuer:  p.issuer,
 		Subject: subject,
 		Name:    info.Nickname,
 		Avatar:  info.Avatar,
 		Claims:  raw,
-		Tokens: provider.Tokens{
-			AccessToken:  tok.AccessToken,
-			RefreshToken: tok.RefreshToken,
-		},
+	}, nil
+}
+
+// Refresh checks that the QQ account of prev still accepts this app
+// (provider.Refresher). A still-valid access token is used as it is
+// (QQ's live 60 to 90 days, and its refresh tokens are single use);
+// otherwise the refresh token buys a new pair. Then /oauth2.0/me and
+// /user/get_user_info, as at sign-in, must name the same account, and
+// give its current nickname and picture.
+//
+// QQ answers with numbers: a token it calls illegal, revoked or failing
+// its check (100013, 100015, 100016), a refresh token it will not take
+// (100022), an authorization the person withdrew (100030) and
+// get_user_info's "please log in" (ret 1002) mean the grant is gone:
+// Revoked. Network failures, 5xx and 429 are Unavailable.
+func (p *Provider) Refresh(ctx context.Context, prev provider.Identity) (provider.Identity, error) {
+	tokens := prev.Tokens
+	if tokens.AccessToken == "" || (!tokens.Expiry.IsZero() && !time.Now().Add(refreshMargin).Before(tokens.Expiry)) {
+		if tokens.RefreshToken == "" {
+			return provider.Identity{}, provider.Errorf(ReasonRefresh, "The QQ sign-in left no usable token, so the account cannot be checked")
+		}
+		tok, err := p.redeem(ctx, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {tokens.RefreshToken}})
+		if err != nil {
+			return provider.Identity{}, revokedIf(stepError(ReasonRefresh, "QQ Connect did not accept the refresh token", err))
+		}
+		tokens = tok.tokens()
+		if tokens.RefreshToken == "" {
+			tokens.RefreshToken = prev.Tokens.RefreshToken
+		}
 	}
-	if tok.ExpiresIn > 0 {
-		id.Tokens.Expiry = tok.issued.Add(time.Duration(tok.ExpiresIn) * time.Second)
+	id, err := p.account(ctx, tokens.AccessToken)
+	if err != nil {
+		return provider.Identity{}, revokedIf(err)
 	}
+	if id.Subject != prev.Subject {
+		return provider.Identity{}, &provider.Error{Reason: ReasonSubjectChanged, Revoked: true,
+			Message: "The QQ access token now belongs to another account"}
+	}
+	id.Tokens = tokens
 	return id, nil
+}
+
+// refreshMargin: an access token this close to its expiry is refreshed
+// rather than used.
+const refreshMargin = time.Minute
+
+// revokedCodes are QQ's answers that mean the grant is gone.
+var revokedCodes = map[int64]bool{
+	100013: true, // access token illegal
+	100015: true, // access token revoked
+	100016: true, // access token check failed
+	100022: true, // refresh token refused
+	100030: true, // the person withdrew the app's authorization
+	1002:   true, // get_user_info: please sign in
+}
+
+// revokedIf marks err Revoked when QQ's own answer says the grant is gone.
+func revokedIf(err error) error {
+	var pe *provider.Error
+	var api *APIError
+	if errors.As(err, &pe) && errors.As(err, &api) && revokedCodes[api.Code] {
+		pe.Revoked = true
+	}
+	return err
 }
 
 func jsonString(s string) json.RawMessage {
@@ -322,19 +392,24 @@ type issuedToken struct {
 	issued time.Time
 }
 
-// redeem trades the code for tokens. fmt=json is always sent; the
-// urlencoded form is still understood in case QQ ignores it.
-func (p *Provider) redeem(ctx context.Context, code, redirectURI string) (issuedToken, error) {
+func (t issuedToken) tokens() provider.Tokens {
+	out := provider.Tokens{AccessToken: t.AccessToken, RefreshToken: t.RefreshToken}
+	if t.ExpiresIn > 0 {
+		out.Expiry = t.issued.Add(time.Duration(t.ExpiresIn) * time.Second)
+	}
+	return out
+}
+
+// redeem calls the token endpoint with grant (a code with its redirect
+// URI, or a refresh token) and the app's credentials. fmt=json is always
+// sent; the urlencoded form is still understood in case QQ ignores it.
+func (p *Provider) redeem(ctx context.Context, grant url.Values) (issuedToken, error) {
 	issued := time.Now()
 	var t tokenResponse
-	err := p.call(ctx, p.tokenURL, url.Values{
-		"grant_type":    {"authorization_code"},
-		"client_id":     {p.appID},
-		"client_secret": {p.appKey},
-		"code":          {code},
-		"redirect_uri":  {redirectURI},
-		"fmt":           {"json"},
-	}, func(body []byte) (err error) {
+	grant.Set("client_id", p.appID)
+	grant.Set("client_secret", p.appKey)
+	grant.Set("fmt", "json")
+	err := p.call(ctx, p.tokenURL, grant, func(body []byte) (err error) {
 		t, err = parseTokenResponse(body)
 		return err
 	})

@@ -62,7 +62,7 @@ func Panva(t testing.TB, opts PanvaOptions) *OP {
 		opts.AuthMethod = "client_secret_basic"
 	}
 	if len(opts.PostLogoutRedirectURIs) == 0 {
-		opts.PostLogoutRedirectURIs = []string{defaultPostLogoutRedirectURI}
+		opts.PostLogoutRedirectURIs = []string{DefaultPostLogoutRedirectURI}
 	}
 	secret := ClientSecret
 	if opts.AuthMethod == "none" {

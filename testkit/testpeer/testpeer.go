@@ -65,9 +65,9 @@ var (
 // there: the browser stops at the redirect to it.
 const defaultRedirectURI = "http://rp.test/callback"
 
-// defaultPostLogoutRedirectURI is panva's post-logout redirect URI when a
-// test names none.
-const defaultPostLogoutRedirectURI = "http://rp.test/logged-out"
+// DefaultPostLogoutRedirectURI is panva's post-logout redirect URI when a
+// test names none. Nothing listens there.
+const DefaultPostLogoutRedirectURI = "http://rp.test/logged-out"
 
 // Client credentials registered on every OP.
 const (
@@ -284,4 +284,115 @@ func (op *OP) LastAuthorization(t testing.TB) url.Values {
 		}
 	}
 	return out
+}
+
+// Logout sends the browser to an OP's end-session URL (OpenID Connect
+// RP-Initiated Logout 1.0), confirms the sign-out on the OP's page as a
+// person would, and returns where the OP sent the browser afterwards: the
+// post_logout_redirect_uri when the request named one (the first redirect
+// that leaves the OP), else the URL of the OP's own "signed out" page.
+func (b *Browser) Logout(endSessionURL string) *url.URL {
+	b.t.Helper()
+	req, err := http.NewRequest(http.MethodGet, endSessionURL, nil)
+	if err != nil {
+		b.t.Fatalf("logout: %v", err)
+	}
+	for range maxSteps {
+		resp, err := b.client.Do(req)
+		if err != nil {
+			b.t.Fatalf("logout: %s %s: %v", req.Method, req.URL, err)
+		}
+		body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+		resp.Body.Close()
+		switch {
+		case resp.StatusCode >= 300 && resp.StatusCode < 400:
+			loc, err := req.URL.Parse(resp.Header.Get("Location"))
+			if err != nil {
+				b.t.Fatalf("logout: %s redirects to invalid %q", req.URL, resp.Header.Get("Location"))
+			}
+			if loc.Scheme+"://"+loc.Host != b.op.origin {
+				return loc
+			}
+			req, _ = http.NewRequest(http.MethodGet, loc.String(), nil)
+		case resp.StatusCode == http.StatusOK:
+			b.Pages = append(b.Pages, Page{URL: req.URL, Body: string(body)})
+			f, ok := parseForm(string(body))
+			if !ok {
+				return req.URL // the OP's own "signed out" page
+			}
+			// panva's confirmation: the button that says yes sits
+			// outside the form (form="op.logoutForm").
+			f.values.Set("logout", "yes")
+			action, err := req.URL.Parse(f.action)
+			if err != nil {
+				b.t.Fatalf("logout: form action %q: %v", f.action, err)
+			}
+			req, _ = http.NewRequest(http.MethodPost, action.String(), strings.NewReader(f.values.Encode()))
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		default:
+			b.t.Fatalf("logout: %s %s: HTTP %d:\n%s", req.Method, req.URL, resp.StatusCode, body)
+		}
+	}
+	b.t.Fatalf("logout: no end after %d requests", maxSteps)
+	return nil
+}
+
+// Revoke revokes token (a refresh or an access token) at the OP's
+// revocation endpoint (RFC 7009), as the OP's admin or the person would
+// when withdrawing the app's access. panva then revokes the whole grant.
+func (op *OP) Revoke(t testing.TB, token string) {
+	t.Helper()
+	endpoint := op.discovery(t)["revocation_endpoint"]
+	ep, _ := endpoint.(string)
+	if ep == "" {
+		t.Fatal("Revoke: the OP has no revocation_endpoint")
+	}
+	req, _ := http.NewRequest(http.MethodPost, ep, strings.NewReader(url.Values{"token": {token}}.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.SetBasicAuth(url.QueryEscape(op.ClientID), url.QueryEscape(op.ClientSecret))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("Revoke: %v", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		b, _ := io.ReadAll(resp.Body)
+		t.Fatalf("Revoke: HTTP %d: %s", resp.StatusCode, b)
+	}
+}
+
+// SetProfile changes the claims of panva's account login from now on, as
+// if the person edited their profile at the provider (panva only).
+func (op *OP) SetProfile(t testing.TB, login string, claims map[string]any) {
+	t.Helper()
+	if !op.panva {
+		t.Fatal("SetProfile: only the panva OP has editable profiles")
+	}
+	b, err := json.Marshal(claims)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.Post(op.origin+"/__test/profile/"+url.PathEscape(login), "application/json", strings.NewReader(string(b)))
+	if err != nil {
+		t.Fatalf("SetProfile: %v", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNoContent {
+		t.Fatalf("SetProfile: HTTP %d", resp.StatusCode)
+	}
+}
+
+// discovery fetches the OP's discovery document.
+func (op *OP) discovery(t testing.TB) map[string]any {
+	t.Helper()
+	resp, err := http.Get(strings.TrimSuffix(op.Issuer, "/") + "/.well-known/openid-configuration")
+	if err != nil {
+		t.Fatalf("discovery: %v", err)
+	}
+	defer resp.Body.Close()
+	var d map[string]any
+	if err := json.NewDecoder(resp.Body).Decode(&d); err != nil {
+		t.Fatalf("discovery: %v", err)
+	}
+	return d
 }

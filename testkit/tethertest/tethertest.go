@@ -49,6 +49,8 @@ type Options struct {
 	// Pictures fetches upstream pictures; nil is production's, which
 	// reaches public https addresses only (none in tests).
 	Pictures core.PictureFetcher
+	// HTTPClient talks to the upstream providers; nil: app's default.
+	HTTPClient *http.Client
 }
 
 // Server is a running tether.
@@ -83,7 +85,7 @@ func Start(t testing.TB, opts Options) *Server {
 	if log == nil {
 		log = slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
-	a, err := app.New(context.Background(), &cfg, app.Options{Logger: log, Now: opts.Now, PublicMetrics: opts.PublicMetrics, Pictures: opts.Pictures})
+	a, err := app.New(context.Background(), &cfg, app.Options{Logger: log, Now: opts.Now, PublicMetrics: opts.PublicMetrics, HTTPClient: opts.HTTPClient, Pictures: opts.Pictures})
 	if err != nil {
 		hs.Close()
 		t.Fatalf("tethertest: build app: %v", err)

@@ -231,6 +231,28 @@ func (s *Server) OmitFigureQQ2(omit bool) {
 	s.omitQQ2 = omit
 }
 
+// Revoke withdraws u's authorization of the app, as a person does in
+// QQ's settings: every access and refresh token of u stops working
+// (100016, 100022).
+func (s *Server) Revoke(u User) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, tokens := range []map[string]*grant{s.access, s.refresh} {
+		for k, g := range tokens {
+			if g.user.OpenID == u.OpenID {
+				delete(tokens, k)
+			}
+		}
+	}
+}
+
+// Rename changes u's nickname, as the person would in QQ.
+func (s *Server) Rename(u User, nickname string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.users[u.OpenID].Nickname = nickname
+}
+
 // ReplyNext makes the next request to ep answer r instead of being
 // processed. Several replies queue up.
 func (s *Server) ReplyNext(ep Endpoint, r Reply) {

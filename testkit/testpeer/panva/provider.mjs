@@ -16,7 +16,9 @@
 // It listens on 127.0.0.1 and prints one JSON line {"issuer": ...} on
 // stdout once it serves requests. GET /__test/last-authorization (outside
 // the issuer path) answers the parameters of the last authorization request
-// the provider accepted, so tests can see what reached the OP.
+// the provider accepted, so tests can see what reached the OP; POST
+// /__test/profile/<account> with a JSON object changes that account's
+// claims from then on (a profile edited at the provider).
 //
 // Accounts: any login name is accepted (the password is not checked, as in
 // oidc-provider's development interactions) and becomes the subject; alice
@@ -139,6 +141,22 @@ server.on('request', (req, res) => {
   if (req.url === '/__test/last-authorization') {
     res.setHeader('content-type', 'application/json');
     res.end(JSON.stringify(lastAuthorization ?? {}));
+    return;
+  }
+  const profile = req.method === 'POST' && req.url.match(/^\/__test\/profile\/([A-Za-z0-9_-]+)$/);
+  if (profile) {
+    let body = '';
+    req.setEncoding('utf8');
+    req.on('data', (chunk) => { body += chunk; });
+    req.on('end', () => {
+      try {
+        profiles[profile[1]] = { ...(profiles[profile[1]] ?? {}), ...JSON.parse(body) };
+        res.statusCode = 204;
+      } catch {
+        res.statusCode = 400;
+      }
+      res.end();
+    });
     return;
   }
   if (prefix) {
