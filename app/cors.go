@@ -3,6 +3,7 @@ package app
 import (
 	"net/http"
 
+	"github.com/tether-id/tether/op"
 	"github.com/tether-id/tether/server"
 )
 
@@ -31,6 +32,14 @@ var corsRules = []server.CORSRule{
 	{Pattern: "POST /api/v1/sso", Methods: []string{post}, Headers: authJSON, Expose: exposed, Credentials: true},
 	{Pattern: "/api/v1/sso/", Methods: []string{get, del}, Headers: authJSON, Expose: exposed},
 	{Pattern: "/api/v2/instance", Methods: []string{get}, Headers: authJSON, Expose: exposed},
+	// The OpenID Provider's endpoints that a single-page app calls from
+	// script: a public client redeems its code, refreshes, reads
+	// userinfo, revokes, and reads the keys. No cookies: the app
+	// authenticates with PKCE, its client id or a bearer token.
+	{Pattern: "POST " + op.PathToken, Methods: []string{post}, Headers: authForm, Expose: exposed},
+	{Pattern: op.PathUserInfo, Methods: []string{get, post}, Headers: authForm, Expose: exposed},
+	{Pattern: "POST " + op.PathRevoke, Methods: []string{post}, Headers: authForm, Expose: exposed},
+	{Pattern: "GET " + op.PathJWKS, Methods: []string{get}, Headers: authForm, Expose: exposed},
 	// Public documents.
 	{Pattern: "GET /api/openapi.json", Methods: []string{get}, AnyOrigin: true},
 }
@@ -49,4 +58,8 @@ var (
 	// exposed are the response headers a frontend may want to read: the
 	// id to quote to an operator, and how long to wait after a 429.
 	exposed = []string{"X-Correlation-Id", "Retry-After"}
+	// authForm are the request headers of the OpenID Provider's
+	// back-channel endpoints: client authentication or a bearer token,
+	// and a form body.
+	authForm = []string{"Authorization", "Content-Type"}
 )

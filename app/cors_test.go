@@ -57,6 +57,12 @@ func TestCORS(t *testing.T) {
 		{"/api/v1/sso", "GET", false},
 		{"/api/v1/sso/corp", "DELETE", false},
 		{"/api/v2/instance", "GET", false},
+		// The OpenID Provider's endpoints a single-page app calls.
+		{"/oauth2/token", "POST", false},
+		{"/oauth2/userinfo", "GET", false},
+		{"/oauth2/userinfo", "POST", false},
+		{"/oauth2/revoke", "POST", false},
+		{"/oauth2/jwks", "GET", false},
 	} {
 		name := tc.method + " " + tc.path
 		p := preflight(tc.path, tc.method, frontend)

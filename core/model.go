@@ -190,9 +190,13 @@ type Session struct {
 	// AMR is how they authenticated (an RFC 8176 value: pwd, or fed for
 	// an upstream provider). Nonce is the app's nonce of that sign-in,
 	// repeated in the ID tokens of its refreshes.
-	AuthTime   time.Time
-	AMR        string
-	Nonce      string
+	AuthTime time.Time
+	AMR      string
+	Nonce    string
+	// Parent is, for an app's session, the tether session of the browser
+	// that authorized it: its upstream sign-in is what the app session's
+	// refreshes re-check.
+	Parent     string
 	CreatedAt  time.Time
 	LastUsedAt time.Time // the last refresh
 	LastIP     string    // the address of the last sign-in or refresh
@@ -334,6 +338,9 @@ type AuthCode struct {
 	ExpiresAt     time.Time
 	UsedAt        time.Time
 	SessionID     string
+	// Browser is the tether session of the browser the code was issued
+	// to; the app's session will name it as its Parent.
+	Browser string
 }
 
 // Consent is what a person allowed an app: the scopes, remembered so that

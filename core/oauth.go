@@ -295,6 +295,7 @@ func (s *Service) Authorize(ctx context.Context, req AuthRequest, app App, b *Br
 		CreatedAt:     now,
 		ExpiresAt:     now.Add(CodeTTL),
 		SessionID:     uuid.NewString(),
+		Browser:       b.SessionID,
 	}
 	err := s.store.Update(ctx, func(q Queries) error {
 		if saveConsent {
@@ -416,8 +417,11 @@ func (s *Service) ExchangeCode(ctx context.Context, app App, code, redirectURI, 
 		}
 		ses = Session{
 			ID: ac.SessionID, UserID: u.ID, ClientID: app.ID, Scopes: ac.Scopes, Method: methodOf(ac.AMR),
-			AuthTime: ac.AuthTime, AMR: ac.AMR, Nonce: ac.Nonce, CheckedAt: now, CreatedAt: now, LastUsedAt: now,
+			AuthTime: ac.AuthTime, AMR: ac.AMR, Nonce: ac.Nonce, Parent: ac.Browser, CheckedAt: now, CreatedAt: now, LastUsedAt: now,
 			LastIP: c.IP, UserAgent: c.UserAgent, ExpiresAt: now.Add(s.opts.AccessTTL),
+		}
+		if parent, err := q.GetSession(ctx, ac.Browser); err == nil {
+			ses.Identity = parent.Identity // which upstream account, for the account page
 		}
 		if slices.Contains(ac.Scopes, ScopeOfflineAccess) {
 			refresh = randomToken(32)
@@ -517,6 +521,24 @@ func (s *Service) RefreshApp(ctx context.Context, app App, refresh, scope string
 		_ = s.endSession(ctx, hash, now, err)
 		return AppTokens{}, ErrInvalidGrant
 	}
+	// The upstream account behind the sign-in that authorized the app is
+	// re-checked as the tether session's own refreshes re-check it: the
+	// check runs on that session (which holds the upstream tokens, so one
+	// grant at the provider has one owner), before the write.
+	var parent Session
+	var chk upstreamCheck
+	if unused && ses.Parent != "" {
+		parent, err = s.store.GetSession(ctx, ses.Parent)
+		if err == nil && parent.RevokedAt.IsZero() && now.Before(parent.ExpiresAt) {
+			if chk, err = s.recheck(ctx, parent, c); errors.Is(err, ErrUpstreamRevoked) {
+				_ = s.endSession(ctx, hash, now, err)
+				return AppTokens{}, ErrInvalidGrant
+			}
+			if err != nil {
+				return AppTokens{}, err
+			}
+		}
+	}
 	next := randomToken(32)
 	reused := false
 	err = s.store.Update(ctx, func(q Queries) error {
@@ -533,6 +555,11 @@ func (s *Service) RefreshApp(ctx context.Context, app App, refresh, scope string
 		if ses.LastIP != c.IP || ses.UserAgent != c.UserAgent {
 			ses.LastUsedAt, ses.LastIP, ses.UserAgent = now, c.IP, c.UserAgent
 			if err := q.UpdateSession(ctx, ses); err != nil {
+				return err
+			}
+		}
+		if chk.changed() {
+			if err := chk.save(ctx, q, parent); err != nil && !errors.Is(err, ErrNotFound) {
 				return err
 			}
 		}

@@ -16,8 +16,8 @@ var (
 	retireSigningKey = sqlText(`UPDATE signing_keys SET retired_at = $2, expires_at = $3 WHERE id = $1 AND retired_at IS NULL`)
 	insertSigningKey = sqlText(`INSERT INTO signing_keys (` + keyColumns + `) VALUES ($1, $2, $3, $4, $5, NULL, NULL)`)
 
-	codeColumns = `hash, client_id, redirect_uri, user_id, scopes, nonce, code_challenge, auth_time, amr, created_at, expires_at, used_at, session_id`
-	insertCode  = sqlText(`INSERT INTO auth_codes (` + codeColumns + `) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`)
+	codeColumns = `hash, client_id, redirect_uri, user_id, scopes, nonce, code_challenge, auth_time, amr, created_at, expires_at, used_at, session_id, browser`
+	insertCode  = sqlText(`INSERT INTO auth_codes (` + codeColumns + `) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`)
 	useCode     = sqlText(`UPDATE auth_codes SET used_at = $2 WHERE hash = $1 AND used_at IS NULL AND expires_at > $2 RETURNING ` + codeColumns)
 	selectCode  = sqlText(`SELECT ` + codeColumns + ` FROM auth_codes WHERE hash = $1`)
 
@@ -80,7 +80,7 @@ func (q *queries) RotateSigningKey(ctx context.Context, next core.SigningKey, re
 func (q *queries) scanCode(row scanner) (core.AuthCode, error) {
 	var c core.AuthCode
 	err := row.Scan(&c.Hash, &c.ClientID, &c.RedirectURI, &c.UserID, q.d.stringsScanner(&c.Scopes), &c.Nonce, &c.CodeChallenge,
-		timeCol{&c.AuthTime}, &c.AMR, timeCol{&c.CreatedAt}, timeCol{&c.ExpiresAt}, timeCol{&c.UsedAt}, &c.SessionID)
+		timeCol{&c.AuthTime}, &c.AMR, timeCol{&c.CreatedAt}, timeCol{&c.ExpiresAt}, timeCol{&c.UsedAt}, &c.SessionID, &c.Browser)
 	return c, err
 }
 
@@ -90,7 +90,7 @@ func (q *queries) CreateAuthCode(ctx context.Context, c core.AuthCode) error {
 		return err
 	}
 	_, err = q.exec(ctx, insertCode, c.Hash, c.ClientID, c.RedirectURI, c.UserID, scopes, c.Nonce, c.CodeChallenge,
-		q.d.timeArg(c.AuthTime), c.AMR, q.d.timeArg(c.CreatedAt), q.d.timeArg(c.ExpiresAt), q.d.timeArg(c.UsedAt), c.SessionID)
+		q.d.timeArg(c.AuthTime), c.AMR, q.d.timeArg(c.CreatedAt), q.d.timeArg(c.ExpiresAt), q.d.timeArg(c.UsedAt), c.SessionID, c.Browser)
 	if q.d.isForeignKey(err) {
 		return core.ErrNotFound
 	}

@@ -9,13 +9,13 @@ import (
 )
 
 const sessionColumns = `id, user_id, client_id, scopes, method, provider_id, issuer, subject, upstream_tokens, checked_at,
-	created_at, last_used_at, last_ip, user_agent, expires_at, revoked_at, auth_time, amr, nonce`
+	created_at, last_used_at, last_ip, user_agent, expires_at, revoked_at, auth_time, amr, nonce, parent_id`
 
 const tokenColumns = `hash, chain_id, user_id, created_at, expires_at, used_at, revoked_at`
 
 var (
 	insertSession = sqlText(`INSERT INTO sessions (` + sessionColumns + `)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)`)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)`)
 	selectSession  = sqlText(`SELECT ` + sessionColumns + ` FROM sessions WHERE id = $1`)
 	selectSessions = sqlText(`SELECT ` + sessionColumns + ` FROM sessions
 		WHERE user_id = $1 AND revoked_at IS NULL AND expires_at > $2 ORDER BY last_used_at DESC, {{rowid}} DESC`)
@@ -46,7 +46,7 @@ func (q *queries) scanSession(row scanner) (core.Session, error) {
 	err := row.Scan(&s.ID, &s.UserID, &s.ClientID, q.d.stringsScanner(&s.Scopes), &s.Method,
 		&s.Identity.ProviderID, &s.Identity.Issuer, &s.Identity.Subject, &s.UpstreamTokens, timeCol{&s.CheckedAt},
 		timeCol{&s.CreatedAt}, timeCol{&s.LastUsedAt}, &s.LastIP, &s.UserAgent, timeCol{&s.ExpiresAt}, timeCol{&s.RevokedAt},
-		timeCol{&s.AuthTime}, &s.AMR, &s.Nonce)
+		timeCol{&s.AuthTime}, &s.AMR, &s.Nonce, &s.Parent)
 	if len(s.UpstreamTokens) == 0 {
 		s.UpstreamTokens = nil
 	}
@@ -71,7 +71,7 @@ func (q *queries) CreateSession(ctx context.Context, s core.Session, first core.
 	_, err = q.exec(ctx, insertSession, s.ID, s.UserID, s.ClientID, scopes, string(s.Method),
 		s.Identity.ProviderID, s.Identity.Issuer, s.Identity.Subject, nullBytes(s.UpstreamTokens), q.d.timeArg(s.CheckedAt),
 		q.d.timeArg(s.CreatedAt), q.d.timeArg(s.LastUsedAt), s.LastIP, s.UserAgent, q.d.timeArg(s.ExpiresAt), q.d.timeArg(s.RevokedAt),
-		q.d.timeArg(s.AuthTime), s.AMR, s.Nonce)
+		q.d.timeArg(s.AuthTime), s.AMR, s.Nonce, s.Parent)
 	if q.d.isForeignKey(err) {
 		return core.ErrNotFound
 	}

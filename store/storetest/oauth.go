@@ -131,6 +131,7 @@ func newCode(userID string) core.AuthCode {
 		CreatedAt:     t0,
 		ExpiresAt:     t0.Add(time.Minute),
 		SessionID:     newID(),
+		Browser:       newID(),
 	}
 }
 

@@ -136,6 +136,7 @@ func newSession(userID string) core.Session {
 		AuthTime:       t0.Add(-time.Minute),
 		AMR:            core.AMRFederated,
 		Nonce:          "nonce-" + newID(),
+		Parent:         newID(),
 		CreatedAt:      t0,
 		LastUsedAt:     t0.Add(time.Minute),
 		LastIP:         "2001:db8::7",

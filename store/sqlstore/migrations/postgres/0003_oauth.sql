@@ -33,7 +33,8 @@ CREATE TABLE auth_codes (
 	created_at     timestamptz NOT NULL,
 	expires_at     timestamptz NOT NULL,
 	used_at        timestamptz,
-	session_id     text NOT NULL     -- the session its exchange started
+	session_id     text NOT NULL,    -- the session its exchange started
+	browser        text NOT NULL     -- the tether session of the browser it was issued to
 );
 CREATE INDEX auth_codes_expires_at ON auth_codes (expires_at);
 
@@ -56,6 +57,9 @@ CREATE INDEX revoked_tokens_expires_at ON revoked_tokens (expires_at);
 ALTER TABLE sessions ADD COLUMN auth_time timestamptz;
 ALTER TABLE sessions ADD COLUMN amr text NOT NULL DEFAULT '';
 ALTER TABLE sessions ADD COLUMN nonce text NOT NULL DEFAULT '';
+-- An app's session remembers the tether session that authorized it, whose
+-- upstream sign-in its refreshes re-check.
+ALTER TABLE sessions ADD COLUMN parent_id text NOT NULL DEFAULT '';
 CREATE INDEX sessions_client_id ON sessions (user_id, client_id) WHERE client_id <> '';
 
 -- Events of an app's sign-ins, refreshes and revocations name the app.

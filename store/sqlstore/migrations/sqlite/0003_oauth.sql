@@ -32,7 +32,8 @@ CREATE TABLE auth_codes (
 	created_at     TEXT NOT NULL,
 	expires_at     TEXT NOT NULL,
 	used_at        TEXT,
-	session_id     TEXT NOT NULL     -- the session its exchange started
+	session_id     TEXT NOT NULL,    -- the session its exchange started
+	browser        TEXT NOT NULL     -- the tether session of the browser it was issued to
 ) STRICT;
 CREATE INDEX auth_codes_expires_at ON auth_codes (expires_at);
 
@@ -55,6 +56,9 @@ CREATE INDEX revoked_tokens_expires_at ON revoked_tokens (expires_at);
 ALTER TABLE sessions ADD COLUMN auth_time TEXT;
 ALTER TABLE sessions ADD COLUMN amr TEXT NOT NULL DEFAULT '';
 ALTER TABLE sessions ADD COLUMN nonce TEXT NOT NULL DEFAULT '';
+-- An app's session remembers the tether session that authorized it, whose
+-- upstream sign-in its refreshes re-check.
+ALTER TABLE sessions ADD COLUMN parent_id TEXT NOT NULL DEFAULT '';
 CREATE INDEX sessions_client_id ON sessions (user_id, client_id) WHERE client_id <> '';
 
 -- Events of an app's sign-ins, refreshes and revocations name the app.
