@@ -564,3 +564,30 @@ func TestJSONEscapesMarkup(t *testing.T) {
 		t.Errorf("body %s: & not written as \\u0026", env.Raw)
 	}
 }
+
+// TestOAuthPermission: an account whose oauth permission was revoked
+// neither links nor unlinks through the Cloudreve API (403, Cloudreve's
+// code for a missing permission), whether the link started before or
+// after; it still signs in.
+func TestOAuthPermission(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOptions{})
+	c := e.client(t)
+	u, bearer := c.passwordAccount("oscar@example.test")
+	ok(t, c.finishPartner(c.startPartner(0, bearer), bearer), nil) // linked while allowed
+	started := c.startOIDC(0, bearer)
+	if _, err := e.srv.App.Service.UpdateUser(t.Context(), u.ID, func(x *core.User) error { x.Permissions = nil; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	want(t, c.finish(started, 2, bearer), 403, "Missing permissions")
+	want(t, c.call("PUT", openid, map[string]any{"provider": 2, "linking": true}, bearer), 403, "Missing permissions")
+	want(t, c.call("DELETE", openid+"/partner", nil, bearer), 403, "Missing permissions")
+	if s := c.settings(bearer); len(s.OpenID) != 1 {
+		t.Errorf("open_id %+v, want the partner identity still there", s.OpenID)
+	}
+	var l tethertest.Login
+	ok(t, c.finishPartner(c.startPartner(0, ""), ""), &l) // the identity signs in
+	if l.User.ID != u.ID {
+		t.Errorf("signed in to %s, want %s", l.User.ID, u.ID)
+	}
+}
