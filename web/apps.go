@@ -92,10 +92,13 @@ var scopeKeys = map[string]string{
 	core.ScopeOfflineAccess: "scope_offline_access",
 }
 
-// Consent shows the consent page.
+// Consent shows the consent page. Its form has no form-action policy:
+// the answer's redirect goes to the app's redirect URI, on the app's
+// origin, and browsers apply form-action to the redirects after a form
+// too (see securityHeaders).
 func (h *Handler) Consent(w http.ResponseWriter, r *http.Request, app core.App, scopes []string, form url.Values) {
 	st := h.begin(w, r)
-	v := &view{Title: st.t("title_consent", app.Name), App: app.Name, formAction: true, Back: r.URL.RequestURI()}
+	v := &view{Title: st.t("title_consent", app.Name), App: app.Name, Back: r.URL.RequestURI()}
 	if st.signedIn {
 		v.User = h.accountViewOf(st.lang, st.user)
 	}
@@ -114,9 +117,11 @@ func (h *Handler) CheckForm(r *http.Request, userID string) error {
 }
 
 // ConfirmSignOut asks before signing out of tether on an app's behalf.
+// As on the consent page, the form's redirect leaves tether (to the
+// app's post_logout_redirect_uri), so the page has no form-action policy.
 func (h *Handler) ConfirmSignOut(w http.ResponseWriter, r *http.Request, app *core.App, form url.Values) {
 	st := h.begin(w, r)
-	v := &view{Title: st.t("title_sign_out"), formAction: true, Back: "/account"}
+	v := &view{Title: st.t("title_sign_out"), Back: "/account"}
 	if app != nil {
 		v.App = app.Name
 		v.Message = st.t("sign_out_app", app.Name)
