@@ -124,6 +124,13 @@ func TestBrowserApps(t *testing.T) {
 			tb.want(tr("title_sign_out"), tr("sign_out_app", "App A"), tr("signed_in_as", testpeer.Alice.Email), tr("sign_out"), tr("stay_signed_in"))
 			tetherPage("sign-out confirmation")
 			tb.shoot(tc.prefix + "op-signout-confirm")
+			// The language switch keeps the question.
+			other := map[string]string{"en": "zh-CN", "zh-CN": "en"}[tc.lang]
+			tb.press(`button[name=lang][value="` + other + `"]`)
+			tb.wantPath("/oauth2/logout?")
+			tb.want(msg(t, other, "sign_out_app", "App A"))
+			tb.press(`button[name=lang][value="` + tc.lang + `"]`)
+			tb.want(tr("sign_out_app", "App A"))
 			tb.press(`main a.button`)
 			tb.wantPath("/account")
 
