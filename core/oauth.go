@@ -249,9 +249,14 @@ type AuthorizeResult struct {
 func (s *Service) Authorize(ctx context.Context, req AuthRequest, app App, b *BrowserSession, answer ConsentAnswer, c Client) (AuthorizeResult, error) {
 	now := s.now()
 	none := req.HasPrompt("none")
+	// prompt=login and max_age are measured at the request (auth_time has
+	// whole seconds): a sign-in made for this request meets both, however
+	// long it took, where measuring max_age from now would send the
+	// person back to the sign-in form again and again (max_age=0).
+	asked := req.IssuedAt.Truncate(time.Second)
 	needLogin := b == nil ||
-		req.HasPrompt("login") && b.AuthTime.Before(req.IssuedAt.Truncate(time.Second)) ||
-		req.MaxAge >= 0 && now.Sub(b.AuthTime) > time.Duration(req.MaxAge)*time.Second
+		req.HasPrompt("login") && b.AuthTime.Before(asked) ||
+		req.MaxAge >= 0 && asked.Sub(b.AuthTime) > time.Duration(req.MaxAge)*time.Second
 	if needLogin {
 		if none {
 			return s.AuthorizeError(req, ErrLoginRequired), nil

@@ -91,10 +91,13 @@ var scopeKeys = map[string]string{
 	core.ScopeOfflineAccess: "scope_offline_access",
 }
 
-// Consent shows the consent page.
+// Consent shows the consent page. Its form has no form-action policy:
+// the answer's redirect goes to the app's redirect URI, on the app's
+// origin, and browsers apply form-action to the redirects after a form
+// too (see securityHeaders).
 func (h *Handler) Consent(w http.ResponseWriter, r *http.Request, app core.App, scopes []string, form url.Values) {
 	st := h.begin(w, r)
-	v := &view{Title: st.t("title_consent", app.Name), App: app.Name, formAction: true, Back: r.URL.RequestURI()}
+	v := &view{Title: st.t("title_consent", app.Name), App: app.Name, Back: r.URL.RequestURI()}
 	if st.signedIn {
 		v.User = h.accountViewOf(st.lang, st.user)
 	}
@@ -113,9 +116,19 @@ func (h *Handler) CheckForm(r *http.Request, userID string) error {
 }
 
 // ConfirmSignOut asks before signing out of tether on an app's behalf.
+// As on the consent page, the form's redirect leaves tether (to the
+// app's post_logout_redirect_uri), so the page has no form-action policy.
 func (h *Handler) ConfirmSignOut(w http.ResponseWriter, r *http.Request, app *core.App, form url.Values) {
 	st := h.begin(w, r)
-	v := &view{Title: st.t("title_sign_out"), formAction: true, Back: "/account"}
+	// The language switch comes back to this question, not to the
+	// account page; without confirm=yes the request only asks again.
+	again := url.Values{}
+	for k, vs := range form {
+		if k != "confirm" {
+			again[k] = vs
+		}
+	}
+	v := &view{Title: st.t("title_sign_out"), Back: op.PathLogout + "?" + again.Encode()}
 	if app != nil {
 		v.App = app.Name
 		v.Message = st.t("sign_out_app", app.Name)
@@ -171,7 +184,8 @@ func (h *Handler) appViews(r *http.Request, st *requestState) ([]appView, error)
 	}
 	var out []appView
 	for _, a := range apps {
-		v := appView{ID: a.App.ID, Name: a.App.Name, LastUsed: st.lang.date(a.LastUsed)}
+		v := appView{ID: a.App.ID, Name: a.App.Name, LastUsed: st.lang.date(a.LastUsed),
+			Icon: providerViewOf(core.Provider{ID: a.App.ID, Name: a.App.Name})}
 		for _, s := range a.Scopes {
 			if k, ok := scopeKeys[s]; ok && s != core.ScopeOpenID {
 				v.Scopes = append(v.Scopes, st.t(k))
@@ -215,6 +229,9 @@ type hiddenField struct{ Name, Value string }
 
 type appView struct {
 	ID, Name string
+	// Icon is the app's initial on a coloured disc, as a provider
+	// without an icon has.
+	Icon     providerView
 	Scopes   []string
 	LastUsed string
 }

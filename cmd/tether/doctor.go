@@ -16,8 +16,9 @@ import (
 
 // doctor checks each provider the way a sign-in would use it (discovery
 // reachable, issuer matching exactly, JWKS parsing, algorithms supported)
-// and prints the redirect URIs to register upstream. It exits non-zero when
-// any enabled provider fails a check.
+// and prints the redirect URIs to register upstream; then each client of
+// the OpenID Provider, with what to enter in the app (doctorClients). It
+// exits non-zero when any enabled provider or any client fails a check.
 func (e *env) doctor(args []string) error {
 	fs := e.flags("doctor")
 	var c configFlags
@@ -75,6 +76,8 @@ func (e *env) doctor(args []string) error {
 			fmt.Fprintf(e.stdout, "  %s %s: %s\n", mark, ch.Name, ch.Info)
 		}
 	}
+	failed += doctorClients(e.stdout, a)
+	doctorKeys(e.ctx, e.stdout, a)
 	if failed > 0 {
 		return fmt.Errorf("%d check(s) failed", failed)
 	}

@@ -5,6 +5,7 @@
 //	tether migrate --config tether.yaml apply database migrations
 //	tether doctor --config tether.yaml  check every provider's setup
 //	tether user add|list|set|events     administer accounts
+//	tether keys list|rotate             the OpenID Provider's signing keys
 //	tether version
 package main
 
@@ -55,6 +56,7 @@ commands:
   migrate  --config FILE        apply database migrations
   doctor   --config FILE        check each provider: discovery, issuer, keys, redirect URIs
   user     add|list|set|events  administer accounts (tether user -h)
+  keys     list|rotate          the OpenID Provider's signing keys (tether keys -h)
   version                       print the version
 `
 
@@ -94,6 +96,8 @@ func (e *env) dispatch(args []string) error {
 		return e.doctor(rest)
 	case "user":
 		return e.user(rest)
+	case "keys":
+		return e.keys(rest)
 	case "version", "--version", "-v":
 		fmt.Fprintln(e.stdout, "tether", versionString())
 		return nil
