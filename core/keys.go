@@ -284,7 +284,7 @@ func (s *Service) verify(ctx context.Context, token, typ string) ([]byte, error)
 	return payload, nil
 }
 
-// KeyInfo describes a signing key for `tether keys list`.
+// String describes a signing key for logs and `tether keys list`.
 func (k SigningKey) String() string {
 	state := "current"
 	if !k.RetiredAt.IsZero() {
