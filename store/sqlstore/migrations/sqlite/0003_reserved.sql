@@ -1,0 +1,3 @@
+-- tether schema, version 3: reserved for the OpenID Provider's tables,
+-- which are built on another branch. This placeholder keeps the versions
+-- without gaps until then; the merge replaces it with the real 0003.
