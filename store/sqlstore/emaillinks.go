@@ -83,7 +83,9 @@ func (s *Store) GetEmailLink(ctx context.Context, hash string) (core.EmailLink, 
 }
 
 func (s *Store) ConsumeEmailLink(ctx context.Context, hash string, now time.Time) (core.EmailLink, error) {
-	return writing(s, ctx, func(ctx context.Context, q *queries) (core.EmailLink, error) { return q.ConsumeEmailLink(ctx, hash, now) })
+	return writing(s, ctx, func(ctx context.Context, q *queries) (core.EmailLink, error) {
+		return q.ConsumeEmailLink(ctx, hash, now)
+	})
 }
 
 func (s *Store) PurgeEmailLinks(ctx context.Context, now time.Time) (int, error) {

@@ -121,7 +121,9 @@ func (s *Store) EnqueueMail(ctx context.Context, m core.QueuedMail) error {
 }
 
 func (s *Store) ClaimMail(ctx context.Context, now, leaseUntil time.Time) (core.QueuedMail, error) {
-	return writing(s, ctx, func(ctx context.Context, q *queries) (core.QueuedMail, error) { return q.ClaimMail(ctx, now, leaseUntil) })
+	return writing(s, ctx, func(ctx context.Context, q *queries) (core.QueuedMail, error) {
+		return q.ClaimMail(ctx, now, leaseUntil)
+	})
 }
 
 func (s *Store) UpdateMail(ctx context.Context, m core.QueuedMail) error {
