@@ -207,6 +207,7 @@ func (c *Config) finish(opts Options) error {
 	}
 
 	c.finishSMTP(fail)
+	c.finishAccount(opts, fail)
 
 	ids := map[string]bool{}
 	for i := range c.Providers {

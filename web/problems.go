@@ -43,6 +43,9 @@ var problemKeys = map[core.Code]struct {
 	core.CodeInternal:          {"err_internal", http.StatusInternalServerError},
 	core.CodeTokenSigning:      {"err_internal", http.StatusInternalServerError},
 	core.CodeUpstream:          {"err_upstream", http.StatusBadGateway},
+	core.CodeLinkInvalid:       {"err_link_unknown", http.StatusBadRequest},
+	core.CodeEmailUnverified:   {"err_email_unverified", http.StatusForbidden},
+	core.CodeReauthRequired:    {"err_reauth_required", http.StatusUnauthorized},
 }
 
 // reasonProblems tells apart the reasons the core gives under one code
@@ -54,6 +57,13 @@ var reasonProblems = map[string]string{
 	core.ErrFlowWrongPurpose.Reason:  "err_flow_expired",
 	core.ErrProviderDisabled.Reason:  "err_disabled",
 	core.ErrSignUpDisabled.Reason:    "err_signup_disabled",
+	core.ErrMailDisabled.Reason:      "err_mail_disabled",
+	// Email links (CodeLinkInvalid).
+	core.ErrLinkNotFound.Reason:        "err_link_unknown",
+	core.ErrLinkExpired.Reason:         "err_link_expired",
+	core.ErrLinkUsed.Reason:            "err_link_used",
+	core.ErrLinkOtherAddress.Reason:    "err_link_other_address",
+	core.ErrLinkPasswordChanged.Reason: "err_link_password_changed",
 }
 
 // problemFor turns an error of the core into what the page shows. name is
@@ -71,7 +81,7 @@ func problemFor(err error, name string) problem {
 	var ce *core.Error
 	errors.As(err, &ce)
 	switch code {
-	case core.CodeFlowNotFound, core.CodeDisabled:
+	case core.CodeFlowNotFound, core.CodeDisabled, core.CodeLinkInvalid:
 		if ce != nil {
 			if key, ok := reasonProblems[ce.Reason]; ok {
 				p.Key = key
