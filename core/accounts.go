@@ -49,7 +49,7 @@ func (s *Service) SignUp(ctx context.Context, n NewUser, c Client) (User, error)
 	}
 	// The link to verify the address goes out with the account, in the
 	// same transaction (verify.go).
-	_, sendVerification, mailed, err := s.verificationMail(u, u.Language)
+	_, sendVerification, mailed, err := s.verificationMail(u, u.Language, c)
 	if err != nil {
 		return User{}, err
 	}

@@ -103,21 +103,10 @@ func (s *Service) RunMailWorker(ctx context.Context, o MailWorkerOptions) {
 		o.Lease = 2 * time.Minute
 	}
 	for {
-		failing := false
-		for ctx.Err() == nil {
-			now := s.now()
-			m, err := s.store.ClaimMail(ctx, now, now.Add(o.Lease))
-			if errors.Is(err, ErrNotFound) {
-				break
-			}
-			if err != nil {
-				if ctx.Err() == nil {
-					s.log.Warn("mail queue: claim failed", "err", err)
-				}
-				failing = true
-				break
-			}
-			s.deliver(ctx, m, o)
+		_, err := s.DeliverDue(ctx, o)
+		failing := err != nil && ctx.Err() == nil
+		if failing {
+			s.log.Warn("mail queue: claim failed", "err", err)
 		}
 		wait := o.Poll
 		if at, ok, err := s.store.NextMailAt(ctx); err == nil && ok {
@@ -136,6 +125,29 @@ func (s *Service) RunMailWorker(ctx context.Context, o MailWorkerOptions) {
 		}
 		t.Stop()
 	}
+}
+
+// DeliverDue sends the messages due now, one claim at a time, until none
+// is due, and returns how many attempts it made. RunMailWorker calls it
+// whenever it wakes; tests call it to step the queue.
+func (s *Service) DeliverDue(ctx context.Context, o MailWorkerOptions) (int, error) {
+	if o.Lease <= 0 {
+		o.Lease = 2 * time.Minute
+	}
+	n := 0
+	for ctx.Err() == nil {
+		now := s.now()
+		m, err := s.store.ClaimMail(ctx, now, now.Add(o.Lease))
+		if errors.Is(err, ErrNotFound) {
+			return n, nil
+		}
+		if err != nil {
+			return n, internal(err)
+		}
+		s.deliver(ctx, m, o)
+		n++
+	}
+	return n, ctx.Err()
 }
 
 // deliver sends one claimed message and records the outcome. The link a

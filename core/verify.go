@@ -14,9 +14,10 @@ import (
 // address changes.
 
 // verificationMail builds the link and message that verify u's address,
-// or reports ok=false when no mail goes out (mail off, or an address
-// tether does not write to).
-func (s *Service) verificationMail(u User, lang string) (EmailLink, func(ctx context.Context, q Queries) error, bool, error) {
+// and returns the writes that store them with their event, or reports
+// ok=false when no mail goes out (mail off, or an address tether does not
+// write to).
+func (s *Service) verificationMail(u User, lang string, c Client) (EmailLink, func(ctx context.Context, q Queries) error, bool, error) {
 	if !s.opts.Mail.Enabled || !Mailable(u.Email) {
 		return EmailLink{}, nil, false, nil
 	}
@@ -29,7 +30,10 @@ func (s *Service) verificationMail(u User, lang string) (EmailLink, func(ctx con
 		if err := q.CreateEmailLink(ctx, l); err != nil {
 			return err
 		}
-		return s.queueMail(ctx, q, msg)
+		if err := s.queueMail(ctx, q, msg); err != nil {
+			return err
+		}
+		return q.RecordEvent(ctx, s.event(Event{UserID: u.ID, Kind: EventVerifyEmailSent, Success: true}, c))
 	}
 	return l, write, true, nil
 }
@@ -51,17 +55,11 @@ func (s *Service) ResendVerification(ctx context.Context, userID, lang string, c
 	if !Mailable(u.Email) {
 		return Invalid("email", "The account has no email address")
 	}
-	_, write, _, err := s.verificationMail(u, lang)
+	_, write, _, err := s.verificationMail(u, lang, c)
 	if err != nil {
 		return err
 	}
-	err = s.store.Update(ctx, func(q Queries) error {
-		if err := write(ctx, q); err != nil {
-			return err
-		}
-		return q.RecordEvent(ctx, s.event(Event{UserID: u.ID, Kind: EventVerifyEmailSent, Success: true}, c))
-	})
-	if err != nil {
+	if err := s.store.Update(ctx, func(q Queries) error { return write(ctx, q) }); err != nil {
 		return internal(err)
 	}
 	s.wakeMail()
