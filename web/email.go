@@ -377,14 +377,14 @@ func (h *Handler) requestChange(w http.ResponseWriter, r *http.Request) {
 	}
 	if err != nil {
 		setRetryAfter(w, err)
-		p := problemFor(err, "")
+		p := reauthProblem(err)
 		if p.Key == "err_email_taken" {
 			p.Key = "err_email_taken_change"
 		}
 		h.accountPageWith(w, r, st, &p, address)
 		return
 	}
-	h.redirect(w, r, "/account?change_sent=1#email")
+	h.redirect(w, r, "/account?change_sent=1")
 }
 
 // POST /account/reauth: sign out and sign in again, then come back (back
@@ -400,7 +400,7 @@ func (h *Handler) reauth(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	back := "/account"
-	if b := r.PostFormValue("back"); b == "/account/delete" || b == "/account#email" {
+	if b := r.PostFormValue("back"); b == "/account/delete" || b == "/account#address" {
 		back = b
 	}
 	if err := h.svc.SignOut(r.Context(), st.refresh, httpx.Client(r)); err != nil && core.ErrorCode(err) == core.CodeInternal {
@@ -447,7 +447,7 @@ func (h *Handler) deleteAccount(w http.ResponseWriter, r *http.Request) {
 	}
 	if err != nil {
 		setRetryAfter(w, err)
-		h.renderFormProblem(w, r, st, pageDelete, h.deleteView(r, st), problemFor(err, ""))
+		h.renderFormProblem(w, r, st, pageDelete, h.deleteView(r, st), reauthProblem(err))
 		return
 	}
 	email := st.user.Email
@@ -486,7 +486,7 @@ func (h *Handler) revokeDevice(w http.ResponseWriter, r *http.Request) {
 		h.accountPage(w, r, st, &p)
 		return
 	}
-	h.redirect(w, r, "/account?device_signed_out=1#devices")
+	h.redirect(w, r, "/account?device_signed_out=1")
 }
 
 // POST /account/sessions/revoke-others: sign out every device but this
@@ -508,5 +508,15 @@ func (h *Handler) revokeOthers(w http.ResponseWriter, r *http.Request) {
 		h.accountPage(w, r, st, &p)
 		return
 	}
-	h.redirect(w, r, "/account?others_signed_out="+strconv.Itoa(n)+"#devices")
+	h.redirect(w, r, "/account?others_signed_out="+strconv.Itoa(n))
+}
+
+// reauthProblem is problemFor on a form that asks only for the password
+// (the address is known): a wrong one is said so.
+func reauthProblem(err error) problem {
+	p := problemFor(err, "")
+	if core.ErrorCode(err) == core.CodeWrongPassword {
+		p.Key = "err_password_wrong"
+	}
+	return p
 }

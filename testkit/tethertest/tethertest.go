@@ -136,6 +136,9 @@ func (s *Server) Client(t testing.TB) *Client {
 	}
 }
 
+// URL returns the absolute URL of path on the client's server.
+func (c *Client) URL(path string) string { return c.base + path }
+
 // Envelope is a decoded Cloudreve response.
 type Envelope struct {
 	Code          int             `json:"code"`
