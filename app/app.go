@@ -24,6 +24,7 @@ import (
 	"github.com/tether-id/tether/internal/avatar"
 	"github.com/tether-id/tether/internal/ratelimit"
 	"github.com/tether-id/tether/internal/seal"
+	"github.com/tether-id/tether/mail"
 	"github.com/tether-id/tether/op"
 	"github.com/tether-id/tether/server"
 	"github.com/tether-id/tether/store/sqlstore"
@@ -47,6 +48,9 @@ type Options struct {
 	// metrics.listen is empty (tether dev). Otherwise /metrics is served
 	// only on the metrics listener, never beside the API.
 	PublicMetrics bool
+	// MailSender sends mail when the configuration has no smtp block
+	// (tether dev's outbox); nil means no mail without one.
+	MailSender mail.Sender
 }
 
 // App is a built tether instance.
@@ -58,6 +62,7 @@ type App struct {
 	// Callbacks are the providers' redirect URIs, computed once.
 	Callbacks *api.Callbacks
 	log       *slog.Logger
+	mail      *mailing
 }
 
 // New builds an App from cfg: it opens (and, with auto_migrate, migrates)
@@ -101,6 +106,10 @@ func build(ctx context.Context, cfg *config.Config, st *sqlstore.Store, opts Opt
 	if err != nil {
 		return nil, fmt.Errorf("encryption_key: %w", err)
 	}
+	mailer, mailOpts, err := newMailing(cfg, opts.MailSender)
+	if err != nil {
+		return nil, err
+	}
 	svc, err := core.New(core.Options{
 		Store:          st,
 		Providers:      providers,
@@ -117,6 +126,7 @@ func build(ctx context.Context, cfg *config.Config, st *sqlstore.Store, opts Opt
 		KeyRotation:    cfg.SigningKeys.RotateEvery.D(),
 		AccessTokenAlg: cfg.SigningKeys.AccessTokenAlg,
 		Pictures:       opts.Pictures,
+		Mail:           mailOpts,
 		Now:            opts.Now,
 		Logger:         opts.Logger,
 	})
@@ -141,18 +151,20 @@ func build(ctx context.Context, cfg *config.Config, st *sqlstore.Store, opts Opt
 		CORS:          cors,
 	})
 	limiter, accounts := limiters(cfg.RateLimit, opts.Now)
+	quota := mailQuota(cfg.RateLimit, opts.Now)
+	mailer.registerMailMetrics(srv.Registry(), svc)
 	callbacks := api.NewCallbacks(cfg.PublicURL, cfg.Cloudreve.FrontendURL, providers)
 	binder := httpx.NewBinder([]byte(cfg.SecretKey), cfg.PublicURL, cfg.Flows.TTL.D(), cfg.CORS.AllowedOrigins...)
 	cloudreve.New(svc, cloudreve.Options{
 		PublicURL: cfg.PublicURL, Callbacks: callbacks, Debug: cfg.Debug, Binder: binder,
-		Limiter: limiter, Accounts: accounts, Logger: opts.Logger,
+		Limiter: limiter, Accounts: accounts, MailQuota: quota, Logger: opts.Logger,
 	}).Register(srv.Mux)
 	versia.New(svc, versia.Options{
 		PublicURL: cfg.PublicURL, FrontendURL: cfg.Versia.FrontendURL, Callbacks: callbacks, Binder: binder, Limiter: limiter, Now: opts.Now, Logger: opts.Logger,
 	}).Register(srv.Mux)
 	pages, err := web.New(svc, web.Options{
 		PublicURL: cfg.PublicURL, Callbacks: callbacks, Secret: []byte(cfg.SecretKey), RedirectAllowList: cfg.Web.RedirectAllowList,
-		Binder: binder, Limiter: limiter, Accounts: accounts, Now: opts.Now, Logger: opts.Logger,
+		Binder: binder, Limiter: limiter, Accounts: accounts, MailQuota: quota, Now: opts.Now, Logger: opts.Logger,
 	})
 	if err != nil {
 		return nil, err
@@ -167,7 +179,7 @@ func build(ctx context.Context, cfg *config.Config, st *sqlstore.Store, opts Opt
 	if opts.Mount != nil {
 		opts.Mount(srv.Mux)
 	}
-	return &App{Config: cfg, Store: st, Service: svc, Server: srv, Callbacks: callbacks, log: opts.Logger}, nil
+	return &App{Config: cfg, Store: st, Service: svc, Server: srv, Callbacks: callbacks, log: opts.Logger, mail: mailer}, nil
 }
 
 // limiters builds the per-address limiter and the per-account backoff
@@ -202,8 +214,13 @@ func serveOpenAPI(w http.ResponseWriter, r *http.Request) {
 // Handler is the whole HTTP handler.
 func (a *App) Handler() http.Handler { return a.Server.Handler() }
 
-// Close releases the store.
-func (a *App) Close() error { return a.Store.Close() }
+// Close stops the mail worker, waits for the work requests left to the
+// background, and releases the store.
+func (a *App) Close() error {
+	a.Service.Wait()
+	a.stopMail()
+	return a.Store.Close()
+}
 
 // MaxHeaderBytes bounds a request's headers (net/http allows 1 MiB):
 // tether's requests carry a few cookies and a bearer token.
@@ -239,6 +256,7 @@ func (a *App) Serve(ctx context.Context, ln, metrics net.Listener) error {
 	if metrics != nil {
 		all = append(all, served{a.httpServer(ctx, a.Server.MetricsHandler()), metrics})
 	}
+	a.StartMail()
 	var wg sync.WaitGroup
 	janitorCtx, stopJanitor := context.WithCancel(ctx)
 	defer stopJanitor()
@@ -291,7 +309,8 @@ func (a *App) janitor(ctx context.Context, every time.Duration) {
 			if err != nil && ctx.Err() == nil {
 				a.log.Warn("purge failed", "err", err)
 			} else if p != (core.Purged{}) {
-				a.log.Debug("purged", "flows", p.Flows, "refresh_tokens", p.RefreshTokens, "events", p.Events, "grants", p.Grants)
+				a.log.Debug("purged", "flows", p.Flows, "refresh_tokens", p.RefreshTokens, "events", p.Events, "grants", p.Grants,
+					"email_links", p.EmailLinks, "mail", p.Mail)
 			}
 			if len(a.Config.Clients) > 0 {
 				// Every instance looks; one of them makes each new key.

@@ -41,6 +41,7 @@ type Config struct {
 	Flows        Flows        `yaml:"flows"`
 	RateLimit    RateLimit    `yaml:"rate_limit"`
 	Events       Events       `yaml:"events"`
+	Account      Account      `yaml:"account"`
 	Web          Web          `yaml:"web"`
 	CORS         CORS         `yaml:"cors"`
 	Cloudreve    Frontend     `yaml:"cloudreve"`
@@ -101,6 +102,20 @@ type Tokens struct {
 // Registration controls local sign-up.
 type Registration struct {
 	Password bool `yaml:"password"`
+	// RequireVerifiedEmail refuses password sign-in to an account whose
+	// address is not verified (after the password check). It needs a mail
+	// server, or nobody could verify.
+	RequireVerifiedEmail bool `yaml:"require_verified_email"`
+}
+
+// Account sets the lifetimes of the links tether mails (verification,
+// password reset, change of address) and how recent a sign-in must be
+// for a passwordless account to delete itself or change its address.
+type Account struct {
+	VerifyEmailTTL   Duration `yaml:"verify_email_ttl"`
+	ResetPasswordTTL Duration `yaml:"reset_password_ttl"`
+	ChangeEmailTTL   Duration `yaml:"change_email_ttl"`
+	ReauthMaxAge     Duration `yaml:"reauth_max_age"`
 }
 
 // Flows controls upstream sign-in attempts.
@@ -144,6 +159,12 @@ type RateLimit struct {
 	// MaxKeys bounds how many addresses, and how many emails, each
 	// limiter remembers; past it the least recently seen is forgotten.
 	MaxKeys int `yaml:"max_keys"`
+	// MailPerAddress is how many messages that anyone can ask for
+	// (password reset, a new verification link, a change of address) go
+	// to one address in a burst; after it one more per
+	// MailWindow/MailPerAddress. 0 turns the limit off.
+	MailPerAddress int      `yaml:"mail_per_address"`
+	MailWindow     Duration `yaml:"mail_window"`
 }
 
 // Events configures the audit log.
@@ -306,7 +327,12 @@ func Defaults() Config {
 		RateLimit: RateLimit{
 			Enabled: true, PerIPPerMinute: 60, IPv6Prefix: 64,
 			PerAccountFailures: 5, PerAccountLockout: Duration(time.Minute), PerAccountMaxLockout: Duration(15 * time.Minute),
-			MaxKeys: 100_000,
+			MaxKeys:        100_000,
+			MailPerAddress: 3, MailWindow: Duration(15 * time.Minute),
+		},
+		Account: Account{
+			VerifyEmailTTL: Duration(24 * time.Hour), ResetPasswordTTL: Duration(time.Hour),
+			ChangeEmailTTL: Duration(24 * time.Hour), ReauthMaxAge: Duration(10 * time.Minute),
 		},
 		Events:      Events{Retention: Duration(90 * 24 * time.Hour)},
 		SigningKeys: SigningKeys{RotateEvery: Duration(720 * time.Hour), AccessTokenAlg: "ES256"},

@@ -213,6 +213,7 @@ func (c *Config) finish(opts Options) error {
 
 	c.finishFrontends(fail)
 	c.finishSMTP(fail)
+	c.finishAccount(opts, fail)
 
 	ids := map[string]bool{}
 	for i := range c.Providers {

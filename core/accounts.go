@@ -32,8 +32,9 @@ type NewUser struct {
 
 // SignUp creates an account with email and password when password
 // registration is enabled. New accounts are active; their email is not
-// verified, so verified-email linking never applies to them until an
-// admin marks the email verified.
+// verified, so verified-email linking never applies to them until the
+// link mailed to the address is followed (or an admin marks the email
+// verified).
 func (s *Service) SignUp(ctx context.Context, n NewUser, c Client) (User, error) {
 	if !s.opts.PasswordSignUp {
 		return User{}, ErrSignUpDisabled
@@ -46,14 +47,28 @@ func (s *Service) SignUp(ctx context.Context, n NewUser, c Client) (User, error)
 	if err != nil {
 		return User{}, err
 	}
+	// The link to verify the address goes out with the account, in the
+	// same transaction (verify.go).
+	_, sendVerification, mailed, err := s.verificationMail(u, u.Language, c)
+	if err != nil {
+		return User{}, err
+	}
 	err = s.store.Update(ctx, func(q Queries) error {
 		if err := q.CreateUser(ctx, u); err != nil {
 			return err
+		}
+		if mailed {
+			if err := sendVerification(ctx, q); err != nil {
+				return err
+			}
 		}
 		return q.RecordEvent(ctx, s.event(Event{UserID: u.ID, Kind: EventSignUp, Method: MethodPassword, Success: true}, c))
 	})
 	if err != nil {
 		return User{}, internal(err)
+	}
+	if mailed {
+		s.wakeMail()
 	}
 	return u, nil
 }
@@ -194,6 +209,9 @@ func (s *Service) SignIn(ctx context.Context, email, pw string, c Client) (User,
 	}
 	if err := u.CheckCanSignIn(); err != nil {
 		return fail(err)
+	}
+	if s.opts.Mail.RequireVerified && !u.EmailVerified {
+		return fail(ErrEmailUnverified) // after the password: it tells nothing to a guesser
 	}
 	rehash := ""
 	if s.opts.Password.NeedsRehash(u.PasswordHash) {

@@ -40,6 +40,11 @@ const (
 	CodeLoginRequired   Code = "login_required"   // prompt=none and nobody is signed in
 	CodeConsentRequired Code = "consent_required" // prompt=none and the person has not consented
 	CodeAccessDenied    Code = "access_denied"    // the person said no
+
+	// Email: links, verification, re-authentication.
+	CodeLinkInvalid     Code = "link_invalid"     // 40030 email link unknown, expired, used or no longer valid
+	CodeEmailUnverified Code = "email_unverified" // 40018 password sign-in refused until the address is verified
+	CodeReauthRequired  Code = "reauth_required"  // 401 a fresh sign-in is needed first
 )
 
 // Error is the one error type the core returns. Message is safe to show to
@@ -155,4 +160,15 @@ var (
 	// ErrMissingOAuth: the account lacks PermissionOAuth, which governs
 	// linking and unlinking identities on every surface.
 	ErrMissingOAuth = &Error{Code: CodeForbidden, Reason: "missing_oauth", Message: "Missing permissions"}
+
+	// Email links (Reason tells apart why a link does not work), mail and
+	// re-authentication.
+	ErrLinkNotFound        = &Error{Code: CodeLinkInvalid, Reason: "unknown", Message: "This link is not valid, or a newer one replaced it"}
+	ErrLinkExpired         = &Error{Code: CodeLinkInvalid, Reason: "expired", Message: "This link has expired"}
+	ErrLinkUsed            = &Error{Code: CodeLinkInvalid, Reason: "used", Message: "This link was already used"}
+	ErrLinkOtherAddress    = &Error{Code: CodeLinkInvalid, Reason: "other_address", Message: "This link was sent to an address the account no longer uses"}
+	ErrLinkPasswordChanged = &Error{Code: CodeLinkInvalid, Reason: "password_changed", Message: "The password was changed after this link was sent"}
+	ErrEmailUnverified     = &Error{Code: CodeEmailUnverified, Message: "Email address not verified; follow the link sent to it, or ask for a new one"}
+	ErrMailDisabled        = &Error{Code: CodeDisabled, Reason: "mail_disabled", Message: "Email is not enabled on this site"}
+	ErrReauthRequired      = &Error{Code: CodeReauthRequired, Message: "Sign in again to confirm this"}
 )

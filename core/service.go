@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -72,6 +73,9 @@ type Options struct {
 	PasswordSignUp bool
 	// Password sets the argon2id cost; zero means password.Default.
 	Password password.Params
+	// Mail configures verification, reset, change of address and the
+	// mail queue (mail.go).
+	Mail MailOptions
 
 	Now    func() time.Time
 	Logger *slog.Logger
@@ -90,6 +94,11 @@ type Service struct {
 	opts      Options
 	now       func() time.Time
 	log       *slog.Logger
+
+	// mailWake wakes this instance's mail worker; bg counts background
+	// work (mail.go, mailqueue.go).
+	mailWake chan struct{}
+	bg       sync.WaitGroup
 }
 
 // New returns a Service.
@@ -123,6 +132,10 @@ func New(opts Options) (*Service, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
+	opts.Mail.defaults()
+	if opts.Mail.Enabled && opts.Mail.Link == nil {
+		return nil, errors.New("core: mail is enabled but no link builder is set")
+	}
 	s := &Service{
 		store:     opts.Store,
 		providers: opts.Providers,
@@ -134,6 +147,8 @@ func New(opts Options) (*Service, error) {
 		// returns equals the one read back later.
 		now: func() time.Time { return opts.Now().UTC().Truncate(time.Microsecond) },
 		log: opts.Logger,
+
+		mailWake: make(chan struct{}, 1),
 	}
 	for i := range s.providers {
 		p := &s.providers[i]
@@ -227,10 +242,11 @@ func internal(err error) error {
 }
 
 // Purged counts what Purge deleted.
-type Purged struct{ Flows, RefreshTokens, Events, Grants int }
+type Purged struct{ Flows, RefreshTokens, Events, Grants, EmailLinks, Mail int }
 
-// Purge deletes expired flows, dead refresh tokens and sessions, and
-// audit events older than the retention. Every instance may run it;
+// Purge deletes expired flows, dead refresh tokens and sessions, expired
+// email links, sent and failed mail older than its retention, and audit
+// events older than theirs. Every instance may run it;
 // stores make concurrent purges cheap.
 func (s *Service) Purge(ctx context.Context) (Purged, error) {
 	var p Purged
@@ -243,6 +259,12 @@ func (s *Service) Purge(ctx context.Context) (Purged, error) {
 		return p, internal(err)
 	}
 	if p.Grants, err = s.store.PurgeGrants(ctx, now); err != nil {
+		return p, internal(err)
+	}
+	if p.EmailLinks, err = s.store.PurgeEmailLinks(ctx, now); err != nil {
+		return p, internal(err)
+	}
+	if p.Mail, err = s.store.PurgeMail(ctx, now.Add(-s.opts.Mail.Retention)); err != nil {
 		return p, internal(err)
 	}
 	if s.opts.EventRetention > 0 {

@@ -193,4 +193,7 @@ type Queries interface {
 	ListEvents(ctx context.Context, q EventQuery) ([]Event, error)
 	// PurgeEvents deletes events older than before and returns how many.
 	PurgeEvents(ctx context.Context, before time.Time) (int, error)
+
+	// Email links, the mail queue and account deletion (mailmodel.go).
+	MailQueries
 }

@@ -127,9 +127,14 @@ func (h *Handler) loginView(r *http.Request, st *requestState, ret string) *view
 	if len(back) > 0 {
 		v.Back += "?" + back.Encode()
 	}
+	v.Mail = &mailView{Forgot: h.svc.MailEnabled()}
 	q := r.URL.Query()
 	switch {
 	case r.Method != http.MethodGet:
+	case q.Has("reset"):
+		v.Notice, v.Email = st.t("notice_password_reset"), q.Get("email")
+	case q.Has("reauth"):
+		v.Notice = st.t("notice_reauth")
 	case q.Has("signed_out"):
 		v.Notice = st.t("notice_signed_out")
 	case q.Has("expired") || st.expired:
@@ -169,6 +174,9 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
 	u, pair, err := httpx.SignIn(r.Context(), h.svc, h.opts.Accounts, v.Email, r.PostFormValue("password"), httpx.Client(r))
 	if err != nil {
 		setRetryAfter(w, err)
+		if core.ErrorCode(err) == core.CodeEmailUnverified && h.svc.MailEnabled() {
+			v.Mail.ResendEmail = v.Email // offer a new link
+		}
 		h.renderFormProblem(w, r, st, pageLogin, v, problemFor(err, ""))
 		return
 	}
@@ -261,12 +269,18 @@ func (h *Handler) signUp(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	client := httpx.Client(r)
-	if _, err := h.svc.SignUp(r.Context(), core.NewUser{Email: v.Email, Password: pw, Language: st.lang.Tag}, client); err != nil {
+	created, err := h.svc.SignUp(r.Context(), core.NewUser{Email: v.Email, Password: pw, Language: st.lang.Tag}, client)
+	if err != nil {
 		p := problemFor(err, "")
 		if p.Key == "err_email_taken" {
 			p.Key = "err_email_taken_signup"
 		}
 		h.renderFormProblem(w, r, st, pageSignUp, v, p)
+		return
+	}
+	if h.svc.RequireVerifiedEmail() {
+		// No sign-in before the address is verified: say where the link went.
+		h.renderSent(w, r, st, st.t("title_signup_sent"), st.t("signup_sent", created.Email, h.duration(st, h.svc.LinkTTL(core.LinkVerifyEmail))), created.Email)
 		return
 	}
 	u, pair, err := h.svc.SignIn(r.Context(), v.Email, pw, client)
@@ -280,6 +294,12 @@ func (h *Handler) signUp(w http.ResponseWriter, r *http.Request) {
 
 // accountPage renders the account page, with p above it when not nil.
 func (h *Handler) accountPage(w http.ResponseWriter, r *http.Request, st *requestState, p *problem) {
+	h.accountPageWith(w, r, st, p, "")
+}
+
+// accountPageWith renders the account page with changeTo in the form of
+// a new address (after a refused change).
+func (h *Handler) accountPageWith(w http.ResponseWriter, r *http.Request, st *requestState, p *problem, changeTo string) {
 	ids, err := h.svc.Identities(r.Context(), st.user.ID)
 	if err != nil {
 		h.renderProblem(w, r, st, "title_error", problemFor(err, ""), nil)
@@ -316,6 +336,14 @@ func (h *Handler) accountPage(w http.ResponseWriter, r *http.Request, st *reques
 	if pr, ok := h.svc.Provider(q.Get("unlinked")); ok && !linked[pr.ID] && r.Method == http.MethodGet {
 		v.Notice = st.t("notice_unlinked", pr.Name)
 	}
+	if n := accountNotice(r, st); n != "" {
+		v.Notice = n
+	}
+	if err := h.accountMail(r.Context(), st, v); err != nil {
+		h.renderProblem(w, r, st, "title_error", problemFor(err, ""), nil)
+		return
+	}
+	v.Mail.ChangeTo = changeTo
 	status := http.StatusOK
 	if p != nil {
 		v.Error = h.problemView(r, st, *p, p.Status >= 500)

@@ -50,6 +50,9 @@ var problemKeys = map[core.Code]struct {
 	core.CodeLoginRequired:   {"err_unauthenticated", http.StatusUnauthorized},
 	core.CodeConsentRequired: {"err_forbidden", http.StatusForbidden},
 	core.CodeAccessDenied:    {"err_forbidden", http.StatusForbidden},
+	core.CodeLinkInvalid:     {"err_link_unknown", http.StatusBadRequest},
+	core.CodeEmailUnverified: {"err_email_unverified", http.StatusForbidden},
+	core.CodeReauthRequired:  {"err_reauth_required", http.StatusUnauthorized},
 }
 
 // reasonProblems tells apart the reasons the core gives under one code
@@ -61,6 +64,13 @@ var reasonProblems = map[string]string{
 	core.ErrFlowWrongPurpose.Reason:  "err_flow_expired",
 	core.ErrProviderDisabled.Reason:  "err_disabled",
 	core.ErrSignUpDisabled.Reason:    "err_signup_disabled",
+	core.ErrMailDisabled.Reason:      "err_mail_disabled",
+	// Email links (CodeLinkInvalid).
+	core.ErrLinkNotFound.Reason:        "err_link_unknown",
+	core.ErrLinkExpired.Reason:         "err_link_expired",
+	core.ErrLinkUsed.Reason:            "err_link_used",
+	core.ErrLinkOtherAddress.Reason:    "err_link_other_address",
+	core.ErrLinkPasswordChanged.Reason: "err_link_password_changed",
 }
 
 // problemFor turns an error of the core into what the page shows. name is
@@ -78,7 +88,7 @@ func problemFor(err error, name string) problem {
 	var ce *core.Error
 	errors.As(err, &ce)
 	switch code {
-	case core.CodeFlowNotFound, core.CodeDisabled:
+	case core.CodeFlowNotFound, core.CodeDisabled, core.CodeLinkInvalid:
 		if ce != nil {
 			if key, ok := reasonProblems[ce.Reason]; ok {
 				p.Key = key

@@ -228,6 +228,7 @@ var allCodes = []core.Code{
 	core.CodeProviderLinked, core.CodeIdentityTaken, core.CodeIdentityNotLinked, core.CodeWrongPassword,
 	core.CodeLastSignInMethod, core.CodeRateLimited, core.CodeInternal, core.CodeTokenSigning, core.CodeUpstream,
 	core.CodeInvalidGrant, core.CodeInvalidClient, core.CodeLoginRequired, core.CodeConsentRequired, core.CodeAccessDenied,
+	core.CodeLinkInvalid, core.CodeEmailUnverified, core.CodeReauthRequired,
 }
 
 // TestEveryProblemRenders shows a page for every core code, and for the
@@ -249,7 +250,9 @@ func TestEveryProblemRenders(t *testing.T) {
 		errs = append(errs, &core.Error{Code: code, Message: "some message"})
 	}
 	reasoned := []*core.Error{core.ErrFlowOtherBrowser, core.ErrFlowOtherProvider, core.ErrFlowOtherAccount,
-		core.ErrFlowWrongPurpose, core.ErrProviderDisabled, core.ErrSignUpDisabled}
+		core.ErrFlowWrongPurpose, core.ErrProviderDisabled, core.ErrSignUpDisabled,
+		core.ErrMailDisabled, core.ErrLinkNotFound, core.ErrLinkExpired, core.ErrLinkUsed, core.ErrLinkOtherAddress,
+		core.ErrLinkPasswordChanged}
 	for _, e := range reasoned {
 		errs = append(errs, e)
 	}

@@ -52,6 +52,10 @@ type Options struct {
 	// failures; nil disables. It is the Cloudreve surface's, so an email
 	// has one budget across both.
 	Accounts *ratelimit.Backoff
+	// MailQuota limits the messages anyone can have sent to one address
+	// (reset, verification, change of address); nil disables. Shared by
+	// every surface.
+	MailQuota *ratelimit.Quota
 	// Now is the clock; nil means time.Now. It must be the service's.
 	Now    func() time.Time
 	Logger *slog.Logger
@@ -142,6 +146,7 @@ func (h *Handler) Register(mux *http.ServeMux) {
 	mux.HandleFunc("GET /callback/openid/{provider}", h.limited(h.callback))
 	mux.HandleFunc("GET /login/qq", h.limited(h.callback))
 	mux.HandleFunc("GET /assets/{file}", h.asset)
+	h.registerEmail(mux)
 }
 
 // limited refuses a request over the per-IP limit with a page.
@@ -176,12 +181,14 @@ const (
 )
 
 func parsePages() (map[string]*template.Template, error) {
-	base, err := template.ParseFS(templateFiles, "templates/layout.html")
+	// part_*.html define blocks that several pages use.
+	base, err := template.ParseFS(templateFiles, "templates/layout.html", "templates/part_*.html")
 	if err != nil {
 		return nil, err
 	}
 	pages := map[string]*template.Template{}
-	for _, name := range []string{pageLogin, pageSignUp, pageAccount, pageUnlink, pageMessage, pageConsent, pageSignOut} {
+	for _, name := range []string{pageLogin, pageSignUp, pageAccount, pageUnlink, pageMessage, pageConsent, pageSignOut,
+		pageForgot, pageReset, pageConfirm, pageSent, pageDelete} {
 		t, err := template.Must(base.Clone()).ParseFS(templateFiles, "templates/"+name+".html")
 		if err != nil {
 			return nil, err
@@ -242,6 +249,9 @@ type view struct {
 	Message string
 	Quote   []string
 	Actions []actionView
+
+	// email flows, devices and deletion (mailview.go)
+	Mail *mailView
 }
 
 type langChoice struct {

@@ -188,7 +188,7 @@ func (h *Handler) settings(w http.ResponseWriter, r *http.Request, u core.User) 
 		out.OpenID = append(out.OpenID, openID{Provider: h.providerCode(id.ProviderID), LinkedAt: id.LinkedAt, ProviderKey: id.ProviderID})
 	}
 	for _, e := range events {
-		ua := parseUserAgent(e.UserAgent)
+		ua := httpx.ParseUserAgent(e.UserAgent)
 		a := loginActivity{CreatedAt: e.At, IP: e.IP, Browser: ua.Browser, Device: ua.Device, OS: ua.OS, Success: e.Success}
 		if e.Method == core.MethodOpenID {
 			a.LoginWith = "openid"

@@ -40,6 +40,9 @@ var codes = map[core.Code]int{
 	core.CodeRateLimited:       429,
 	core.CodeInternal:          50001,
 	core.CodeTokenSigning:      50002,
+	core.CodeLinkInvalid:       40030, // Cloudreve's "temporary link expired"
+	core.CodeEmailUnverified:   40018, // Cloudreve's "not activated"
+	core.CodeReauthRequired:    401,
 }
 
 // Code returns the Cloudreve number for err (0 for nil).
@@ -70,7 +73,11 @@ type Options struct {
 	// Accounts locks out password sign-in per email after repeated
 	// failures; nil disables.
 	Accounts *ratelimit.Backoff
-	Logger   *slog.Logger
+	// MailQuota limits the messages anyone can have sent to one address
+	// (reset, verification, change of address); nil disables. Shared by
+	// every surface.
+	MailQuota *ratelimit.Quota
+	Logger    *slog.Logger
 }
 
 // Handler serves the Cloudreve routes.
@@ -109,6 +116,7 @@ func (h *Handler) Register(mux Mux) {
 	mux.Handle("DELETE /api/v4/session/openid/{provider_id}", h.authed(h.unlink))
 	mux.Handle("GET /api/v4/session/prepare", limited(h.prepareLogin))
 	mux.Handle("GET /api/v4/site/config/login", http.HandlerFunc(h.loginConfig))
+	h.registerEmail(mux)
 	// Anything else under /api/v4 answers in the envelope, not with a
 	// bare 404 page.
 	mux.Handle("/api/v4/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -56,6 +56,9 @@ var codes = map[core.Code]outcome{
 	core.CodeUpstream:          {http.StatusBadGateway, "Provider error"},
 	core.CodeInternal:          {http.StatusInternalServerError, "Account linking error"},
 	core.CodeTokenSigning:      {http.StatusInternalServerError, "Account linking error"},
+	core.CodeLinkInvalid:       {http.StatusBadRequest, "Account linking error"},
+	core.CodeEmailUnverified:   {http.StatusForbidden, "Account linking error"},
+	core.CodeReauthRequired:    {http.StatusUnauthorized, "Account linking error"},
 }
 
 // outcomeOf returns how err shows. A failure that comes from a provider

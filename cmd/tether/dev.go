@@ -16,6 +16,7 @@ import (
 	"github.com/tether-id/tether/app"
 	"github.com/tether-id/tether/config"
 	"github.com/tether-id/tether/demo"
+	"github.com/tether-id/tether/mail"
 )
 
 // devSecrets are generated on the first `tether dev` and kept in the data
@@ -31,6 +32,8 @@ const (
 	demoID       = "demo"
 	demoClientID = "tether-dev"
 	demoPath     = "/demo"
+	// outboxPath shows the mail tether dev would have sent.
+	outboxPath = demoPath + "/outbox"
 )
 
 func random(n int) string {
@@ -119,12 +122,28 @@ func (e *env) dev(args []string) error {
 	if err != nil {
 		return err
 	}
+	// Without TETHER_SMTP_*, mail goes to an outbox in memory: its page
+	// lists the messages with their links, and the log shows each link.
+	var outbox *mail.Outbox
+	var sender mail.Sender
+	outboxLine := ""
+	if !cfg.SMTP.Enabled() {
+		outbox = mail.NewOutbox(100, log)
+		sender = outbox
+		outboxLine = fmt.Sprintf("\n  Mail outbox:     %s%s  (tether dev sends no email; links are also logged)", cfg.PublicURL, outboxPath)
+	}
 	a, err := app.New(e.ctx, cfg, app.Options{
 		Logger: log,
-		Mount:  func(mux *http.ServeMux) { mux.Handle(demoPath+"/", op.Handler()) },
+		Mount: func(mux *http.ServeMux) {
+			mux.Handle(demoPath+"/", op.Handler())
+			if outbox != nil {
+				mux.Handle("GET "+outboxPath, outbox)
+			}
+		},
 		// A demo on one port: /metrics beside the pages, unless
 		// metrics.listen says otherwise.
 		PublicMetrics: true,
+		MailSender:    sender,
 	})
 	if err != nil {
 		return err
@@ -136,12 +155,12 @@ func (e *env) dev(args []string) error {
 tether dev is running.
 
   Sign in:         %s/login
-  Demo provider:   %s%s  (users alice, bob (unverified email), carol; password %q)
+  Demo provider:   %s%s  (users alice, bob (unverified email), carol; password %q)%s
   Data directory:  %s  (delete it to start over)
 
 Press Ctrl+C to stop.
 
-`, cfg.PublicURL, cfg.PublicURL, demoPath, demo.DemoPassword, abs)
+`, cfg.PublicURL, cfg.PublicURL, demoPath, demo.DemoPassword, outboxLine, abs)
 	}
 	return e.listenAndServe(a, log.With(slog.String("mode", "dev")), cfg.Listen, banner)
 }

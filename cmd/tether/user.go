@@ -21,6 +21,7 @@ commands:
   list    [--json]
   set     (--email E | --id ID) [--status S] [--grant P] [--revoke P] [--email-verified=BOOL] [--nickname N] [--password-stdin]
   events  (--email E | --id ID) [--limit N]   audit events, newest first
+  delete  (--email E | --id ID) [--yes]       delete the account (asks first unless --yes)
 
 every command takes --config FILE (or --dev [--data DIR] for the tether dev setup).
 statuses: active, inactive, manual_banned, sys_banned. Banning revokes the account's sessions.
@@ -40,6 +41,8 @@ func (e *env) user(args []string) error {
 		return e.userSet(args[1:])
 	case "events":
 		return e.userEvents(args[1:])
+	case "delete":
+		return e.userDelete(args[1:])
 	}
 	fmt.Fprintf(e.stderr, "tether user: unknown command %q\n\n%s", args[0], userUsage)
 	return errUsage

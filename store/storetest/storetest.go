@@ -53,6 +53,9 @@ func Run(t *testing.T, open func(t *testing.T) core.Store) {
 	all = append(all, oauthTests...)
 	all = append(all, eventTests...)
 	all = append(all, updateTests...)
+	all = append(all, emailLinkTests...)
+	all = append(all, mailTests...)
+	all = append(all, deleteUserTests...)
 	for _, tc := range append(all, raceTests...) {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, open(t)) })
 	}

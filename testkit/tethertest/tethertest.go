@@ -17,6 +17,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -59,6 +60,8 @@ type Server struct {
 	App    *app.App
 	Config *config.Config
 	HTTP   *httptest.Server
+
+	closeOnce sync.Once
 }
 
 // Start builds and starts a server; it stops when the test ends.
@@ -92,11 +95,20 @@ func Start(t testing.TB, opts Options) *Server {
 	}
 	hs.Config.Handler = a.Handler()
 	hs.Start()
-	t.Cleanup(func() {
-		hs.Close()
-		a.Close()
+	a.StartMail() // as Serve does; a no-op without a mail server
+	s := &Server{URL: publicURL, App: a, Config: &cfg, HTTP: hs}
+	t.Cleanup(s.Close)
+	return s
+}
+
+// Close stops the server and closes its app (its mail worker and store),
+// as a stopping tether does; a test may call it early to restart tether
+// on the same database. Closing twice does nothing.
+func (s *Server) Close() {
+	s.closeOnce.Do(func() {
+		s.HTTP.Close()
+		s.App.Close()
 	})
-	return &Server{URL: publicURL, App: a, Config: &cfg, HTTP: hs}
 }
 
 // testWriter sends log lines to t.Log, so they show only for failures.
@@ -128,6 +140,9 @@ func (s *Server) Client(t testing.TB) *Client {
 		t: t, base: s.URL,
 	}
 }
+
+// URL returns the absolute URL of path on the client's server.
+func (c *Client) URL(path string) string { return c.base + path }
 
 // Envelope is a decoded Cloudreve response.
 type Envelope struct {

@@ -1,14 +1,15 @@
-package cloudreve
+package httpx
 
 import "strings"
 
-// agent is what login_activity shows of a User-Agent.
-type agent struct{ Browser, OS, Device string }
+// Agent is what a sign-in history (Cloudreve's login_activity, the
+// account page's devices) shows of a User-Agent.
+type Agent struct{ Browser, OS, Device string }
 
-// parseUserAgent recognises the common browsers and systems well enough
+// ParseUserAgent recognises the common browsers and systems well enough
 // for a sign-in history; it is not a full User-Agent parser.
-func parseUserAgent(ua string) agent {
-	var a agent
+func ParseUserAgent(ua string) Agent {
+	var a Agent
 	for _, b := range []struct{ token, name string }{
 		{"Edg/", "Edge"}, {"OPR/", "Opera"}, {"Firefox/", "Firefox"}, {"Chrome/", "Chrome"},
 		{"Safari/", "Safari"}, {"curl/", "curl"}, {"Go-http-client/", "Go"}, {"okhttp/", "OkHttp"},
