@@ -23,7 +23,8 @@ func (s *Service) SessionIDOf(ctx context.Context, refresh string) (string, erro
 }
 
 // RevokeOtherSessions signs out every session of the account except
-// keep (the device in use), and returns how many it ended.
+// keep (the device in use) and the apps' sessions that device started,
+// and returns how many it ended.
 func (s *Service) RevokeOtherSessions(ctx context.Context, userID, keep string, c Client) (int, error) {
 	n := 0
 	err := s.store.Update(ctx, func(q Queries) error {
@@ -33,7 +34,7 @@ func (s *Service) RevokeOtherSessions(ctx context.Context, userID, keep string, 
 			return err
 		}
 		for _, ses := range live {
-			if ses.ID == keep {
+			if ses.ID == keep || (keep != "" && ses.Parent == keep) {
 				continue
 			}
 			if err := q.RevokeSession(ctx, userID, ses.ID, s.now()); err != nil && !errors.Is(err, ErrNotFound) {

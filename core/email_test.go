@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/url"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -569,13 +570,32 @@ func TestRevokeOtherSessions(t *testing.T) {
 		pairs = append(pairs, p)
 	}
 	keep, _ := e.svc.SessionIDOf(ctx, pairs[1].RefreshToken)
+	other, _ := e.svc.SessionIDOf(ctx, pairs[0].RefreshToken)
+	// Apps this device signed in to stay; another device's app goes.
+	app := func(id, parent string) {
+		t.Helper()
+		now := e.clock()
+		ses := core.Session{ID: id, UserID: u.ID, ClientID: "grafana", Parent: parent, Method: core.MethodPassword,
+			CreatedAt: now, LastUsedAt: now, ExpiresAt: now.Add(time.Hour)}
+		rt := core.RefreshToken{Hash: core.Hash(id), ChainID: id, UserID: u.ID, CreatedAt: now, ExpiresAt: now.Add(time.Hour)}
+		if err := e.store.CreateSession(ctx, ses, rt); err != nil {
+			t.Fatal(err)
+		}
+	}
+	app("app-here", keep)
+	app("app-there", other)
 	n, err := e.svc.RevokeOtherSessions(ctx, u.ID, keep, client)
-	if err != nil || n != 2 {
-		t.Fatalf("RevokeOtherSessions = %d, %v", n, err)
+	if err != nil || n != 3 {
+		t.Fatalf("RevokeOtherSessions = %d, %v; want 3", n, err)
 	}
 	live, _ := e.svc.Sessions(ctx, u.ID)
-	if len(live) != 1 || live[0].ID != keep {
-		t.Fatalf("live sessions %+v", live)
+	var ids []string
+	for _, s := range live {
+		ids = append(ids, s.ID)
+	}
+	slices.Sort(ids)
+	if want := []string{"app-here", keep}; !slices.Equal(ids, slices.Sorted(slices.Values(want))) {
+		t.Fatalf("live sessions %v, want %v", ids, want)
 	}
 	if _, err := e.svc.Refresh(ctx, pairs[1].RefreshToken, client); err != nil {
 		t.Errorf("the kept session: %v", err)

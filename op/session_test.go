@@ -171,8 +171,9 @@ func TestAccountChangesEndAppSessions(t *testing.T) {
 	}
 }
 
-// TestRevokeApp: revoking an app on the account page kills its tokens
-// and forgets the consent.
+// TestRevokeApp: the account page lists the app (and its session among
+// the devices, by the app's name); revoking the app kills its tokens and
+// forgets the consent.
 func TestRevokeApp(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
@@ -184,6 +185,9 @@ func TestRevokeApp(t *testing.T) {
 	}
 	if !strings.Contains(b.Last.Body, "Web App") {
 		t.Fatalf("the account page does not list the app:\n%s", b.Last.Body)
+	}
+	if !strings.Contains(b.Last.Body, "through the app Web App") {
+		t.Errorf("the devices list does not name the app's session by the app's name:\n%s", b.Last.Body)
 	}
 	if _, err := b.Submit("/account/apps/"+webApp+"/revoke", nil); err != nil {
 		t.Fatal(err)

@@ -59,6 +59,15 @@ func deviceName(st *requestState, ua string) string {
 	return st.t("device_unknown")
 }
 
+// appName is what the devices list calls the app a session was granted
+// to: its configured name, else its client id ("" for tether's own).
+func (h *Handler) appName(clientID string) string {
+	if app, ok := h.svc.App(clientID); ok && app.Name != "" {
+		return app.Name
+	}
+	return clientID
+}
+
 // accountMail fills the account page's parts of mail, devices and
 // deletion.
 func (h *Handler) accountMail(ctx context.Context, st *requestState, v *view) error {
@@ -78,7 +87,7 @@ func (h *Handler) accountMail(ctx context.Context, st *requestState, v *view) er
 	mv.Recent = u.Passwordless() && h.svc.SignedInRecently(ctx, u.ID, current)
 	for _, s := range sessions {
 		d := deviceView{
-			ID: s.ID, Name: deviceName(st, s.UserAgent), App: s.ClientID, IP: s.LastIP,
+			ID: s.ID, Name: deviceName(st, s.UserAgent), App: h.appName(s.ClientID), IP: s.LastIP,
 			LastUsed: st.lang.date(s.LastUsedAt), Since: st.lang.date(s.CreatedAt), Current: s.ID == current,
 		}
 		if d.Current {
