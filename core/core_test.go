@@ -83,21 +83,28 @@ func (e *env) advance(d time.Duration) {
 	e.now = e.now.Add(d)
 }
 
+// newStoreEnv is an env on a fresh, migrated SQLite database, at a
+// frozen time, without a Service yet.
+func newStoreEnv(t testing.TB) *env {
+	t.Helper()
+	st, err := sqlstore.Open(context.Background(), "sqlite://"+filepath.Join(t.TempDir(), "t.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	if err := st.Migrate(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return &env{store: st, up: map[string]*scripted{}, now: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}
+}
+
 // newEnv builds a Service on a fresh SQLite database with providers
 // "logto" (logto kind), "corp" (oidc, link_by_verified_email), "closed"
 // (oidc, no direct sign-in) and "off" (disabled).
 func newEnv(t testing.TB, tweak ...func(*core.Options)) *env {
 	t.Helper()
-	ctx := context.Background()
-	st, err := sqlstore.Open(ctx, "sqlite://"+filepath.Join(t.TempDir(), "t.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	if err := st.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
-	e := &env{store: st, up: map[string]*scripted{}, now: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}
+	e := newStoreEnv(t)
+	st := e.store
 	var providers []core.Provider
 	for _, p := range []core.Provider{
 		{ID: "logto", Kind: provider.KindLogto, Name: "Logto", Enabled: true, DirectSignIn: true},
@@ -121,6 +128,7 @@ func newEnv(t testing.TB, tweak ...func(*core.Options)) *env {
 	for _, f := range tweak {
 		f(&opts)
 	}
+	var err error
 	e.svc, err = core.New(opts)
 	if err != nil {
 		t.Fatal(err)

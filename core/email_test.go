@@ -6,7 +6,6 @@ import (
 	"errors"
 	"log/slog"
 	"net/url"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -17,7 +16,6 @@ import (
 	"github.com/tether-id/tether/internal/password"
 	"github.com/tether-id/tether/mail"
 	"github.com/tether-id/tether/provider"
-	"github.com/tether-id/tether/store/sqlstore"
 )
 
 // mailbox is a Sender that keeps what it is given and fails as told.
@@ -61,16 +59,8 @@ type mailEnv struct {
 
 func newMailEnv(t testing.TB, configure func(*core.Options)) *mailEnv {
 	t.Helper()
-	ctx := context.Background()
-	st, err := sqlstore.Open(ctx, "sqlite://"+filepath.Join(t.TempDir(), "t.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	if err := st.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
-	e := &mailEnv{env: &env{store: st, up: map[string]*scripted{}, now: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}, box: &mailbox{}}
+	e := &mailEnv{env: newStoreEnv(t), box: &mailbox{}}
+	st := e.store
 	up := newScripted("https://corp.idp.test")
 	e.up["corp"] = up
 	opts := core.Options{
@@ -93,9 +83,11 @@ func newMailEnv(t testing.TB, configure func(*core.Options)) *mailEnv {
 	if configure != nil {
 		configure(&opts)
 	}
-	if e.svc, err = core.New(opts); err != nil {
+	svc, err := core.New(opts)
+	if err != nil {
 		t.Fatal(err)
 	}
+	e.svc = svc
 	t.Cleanup(e.svc.Wait)
 	return e
 }

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -12,7 +11,6 @@ import (
 	"github.com/tether-id/tether/core"
 	"github.com/tether-id/tether/internal/password"
 	"github.com/tether-id/tether/provider"
-	"github.com/tether-id/tether/store/sqlstore"
 )
 
 // refreshing is a scripted provider that also re-checks accounts: answer
@@ -50,19 +48,12 @@ func (p *refreshing) count() int {
 // every hour.
 func newRecheckEnv(t *testing.T) (*env, *refreshing) {
 	t.Helper()
-	ctx := context.Background()
-	st, err := sqlstore.Open(ctx, "sqlite://"+filepath.Join(t.TempDir(), "t.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	if err := st.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
-	e := &env{store: st, up: map[string]*scripted{}, now: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}
+	e := newStoreEnv(t)
+	st := e.store
 	up := &refreshing{scripted: newScripted("https://corp.idp.test")}
 	up.set(func(prev provider.Identity) (provider.Identity, error) { return prev, nil })
 	e.up["corp"] = up.scripted
+	var err error
 	e.svc, err = core.New(core.Options{
 		Store: st,
 		Providers: []core.Provider{{ID: "corp", Kind: provider.KindOIDC, Name: "Corp", Enabled: true, DirectSignIn: true,

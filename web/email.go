@@ -390,13 +390,8 @@ func (h *Handler) requestChange(w http.ResponseWriter, r *http.Request) {
 // POST /account/reauth: sign out and sign in again, then come back (back
 // is one of the pages that ask for a recent sign-in).
 func (h *Handler) reauth(w http.ResponseWriter, r *http.Request) {
-	st := h.begin(w, r)
-	if !h.parseForm(w, r, st) || !h.requireSession(w, r, st) {
-		return
-	}
-	if err := h.checkCSRF(r, st.user.ID); err != nil {
-		p := problemFor(err, "")
-		h.accountPage(w, r, st, &p)
+	st, ok := h.accountForm(w, r)
+	if !ok {
 		return
 	}
 	back := "/account"
@@ -465,13 +460,8 @@ func (h *Handler) deleteAccount(w http.ResponseWriter, r *http.Request) {
 // POST /account/sessions/revoke: sign one device out; this one is a
 // sign-out.
 func (h *Handler) revokeDevice(w http.ResponseWriter, r *http.Request) {
-	st := h.begin(w, r)
-	if !h.parseForm(w, r, st) || !h.requireSession(w, r, st) {
-		return
-	}
-	if err := h.checkCSRF(r, st.user.ID); err != nil {
-		p := problemFor(err, "")
-		h.accountPage(w, r, st, &p)
+	st, ok := h.accountForm(w, r)
+	if !ok {
 		return
 	}
 	id := r.PostFormValue("session")
@@ -492,13 +482,8 @@ func (h *Handler) revokeDevice(w http.ResponseWriter, r *http.Request) {
 // POST /account/sessions/revoke-others: sign out every device but this
 // one.
 func (h *Handler) revokeOthers(w http.ResponseWriter, r *http.Request) {
-	st := h.begin(w, r)
-	if !h.parseForm(w, r, st) || !h.requireSession(w, r, st) {
-		return
-	}
-	if err := h.checkCSRF(r, st.user.ID); err != nil {
-		p := problemFor(err, "")
-		h.accountPage(w, r, st, &p)
+	st, ok := h.accountForm(w, r)
+	if !ok {
 		return
 	}
 	current, _ := h.svc.SessionIDOf(r.Context(), st.refresh)

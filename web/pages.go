@@ -352,6 +352,22 @@ func (h *Handler) accountPageWith(w http.ResponseWriter, r *http.Request, st *re
 	h.render(w, r, st, status, pageAccount, v)
 }
 
+// accountForm begins a form the account page posts: the session must be
+// signed in and the CSRF token right, else the answer is written (the
+// sign-in page, or the account page with the problem) and ok is false.
+func (h *Handler) accountForm(w http.ResponseWriter, r *http.Request) (st *requestState, ok bool) {
+	st = h.begin(w, r)
+	if !h.parseForm(w, r, st) || !h.requireSession(w, r, st) {
+		return st, false
+	}
+	if err := h.checkCSRF(r, st.user.ID); err != nil {
+		p := problemFor(err, "")
+		h.accountPage(w, r, st, &p)
+		return st, false
+	}
+	return st, true
+}
+
 // GET /account
 func (h *Handler) account(w http.ResponseWriter, r *http.Request) {
 	st := h.begin(w, r)
@@ -363,13 +379,8 @@ func (h *Handler) account(w http.ResponseWriter, r *http.Request) {
 
 // POST /account/link: start linking the provider of the pressed button.
 func (h *Handler) startLink(w http.ResponseWriter, r *http.Request) {
-	st := h.begin(w, r)
-	if !h.parseForm(w, r, st) || !h.requireSession(w, r, st) {
-		return
-	}
-	if err := h.checkCSRF(r, st.user.ID); err != nil {
-		p := problemFor(err, "")
-		h.accountPage(w, r, st, &p)
+	st, ok := h.accountForm(w, r)
+	if !ok {
 		return
 	}
 	p, ok := h.svc.Provider(r.PostFormValue("provider"))

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -9,8 +8,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/tether-id/tether/testkit/testenv"
 )
 
 // TestUserDelete: `tether user delete` asks first (unless --yes), and
@@ -67,21 +64,7 @@ func TestRequireVerifiedNeedsMail(t *testing.T) {
 // is on the outbox page, with its link, and in the log; the link opens
 // the verification page.
 func TestDevOutbox(t *testing.T) {
-	addr := freePort(t)
-	ctx, cancel := context.WithCancel(context.Background())
-	var stdout, stderr testenv.SyncBuffer
-	ready := make(chan struct{})
-	e := &env{ctx: ctx, stdin: strings.NewReader(""), stdout: &stdout, stderr: &stderr,
-		environ: []string{"TETHER_LISTEN=" + addr}, listening: func(string, string) { close(ready) }}
-	done := make(chan int, 1)
-	go func() { done <- e.exit(e.dispatch([]string{"dev", "--data", t.TempDir()})) }()
-	t.Cleanup(func() { cancel(); <-done })
-	select {
-	case <-ready:
-	case code := <-done:
-		t.Fatalf("dev exited with %d: %s", code, stderr.String())
-	}
-	base := "http://" + addr
+	base, stdout, stderr := startDev(t)
 	if !strings.Contains(stdout.String(), "Mail outbox:     "+base+"/demo/outbox") {
 		t.Errorf("the banner does not name the outbox:\n%s", stdout.String())
 	}

@@ -247,15 +247,16 @@ func freePort(t *testing.T) string {
 	return ln.Addr().String()
 }
 
-// TestDevSignInThroughDemoProvider runs `tether dev` as the README says
-// and signs in through the built-in demo provider with the Cloudreve API,
-// the way a newcomer's first sign-in goes.
-func TestDevSignInThroughDemoProvider(t *testing.T) {
+// startDev runs `tether dev` on a free port with its data in a temporary
+// folder until the test ends, and returns its base URL and its output
+// and log.
+func startDev(t *testing.T) (base string, stdout, stderr *testenv.SyncBuffer) {
+	t.Helper()
 	addr := freePort(t)
 	ctx, cancel := context.WithCancel(context.Background())
-	var stdout, stderr testenv.SyncBuffer
+	stdout, stderr = new(testenv.SyncBuffer), new(testenv.SyncBuffer)
 	ready := make(chan struct{})
-	e := &env{ctx: ctx, stdin: strings.NewReader(""), stdout: &stdout, stderr: &stderr,
+	e := &env{ctx: ctx, stdin: strings.NewReader(""), stdout: stdout, stderr: stderr,
 		environ: []string{"TETHER_LISTEN=" + addr}, listening: func(string, string) { close(ready) }}
 	done := make(chan int, 1)
 	go func() { done <- e.exit(e.dispatch([]string{"dev", "--data", t.TempDir()})) }()
@@ -265,7 +266,15 @@ func TestDevSignInThroughDemoProvider(t *testing.T) {
 	case code := <-done:
 		t.Fatalf("dev exited with %d: %s", code, stderr.String())
 	}
-	base := "http://" + addr
+	base = "http://" + addr
+	return base, stdout, stderr
+}
+
+// TestDevSignInThroughDemoProvider runs `tether dev` as the README says
+// and signs in through the built-in demo provider with the Cloudreve API,
+// the way a newcomer's first sign-in goes.
+func TestDevSignInThroughDemoProvider(t *testing.T) {
+	base, stdout, _ := startDev(t)
 	if !strings.Contains(stdout.String(), "Sign in:         "+base+"/login") {
 		t.Fatalf("dev banner lacks the sign-in URL:\n%s", stdout.String())
 	}

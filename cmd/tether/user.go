@@ -200,6 +200,15 @@ func (s *userSelector) add(fs *flag.FlagSet) {
 	fs.StringVar(&s.id, "id", "", "the account's id")
 }
 
+// check refuses a command given neither or both of --email and --id.
+func (s *userSelector) check(e *env, command string) error {
+	if (s.email == "") == (s.id == "") {
+		fmt.Fprintf(e.stderr, "tether %s: give exactly one of --email or --id\n", command)
+		return errUsage
+	}
+	return nil
+}
+
 func (e *env) userSet(args []string) error {
 	fs := e.flags("user set")
 	var c configFlags
@@ -217,9 +226,8 @@ func (e *env) userSet(args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if (sel.email == "") == (sel.id == "") {
-		fmt.Fprintln(e.stderr, "tether user set: give exactly one of --email or --id")
-		return errUsage
+	if err := sel.check(e, "user set"); err != nil {
+		return err
 	}
 	if *status != "" && !core.Status(*status).Valid() {
 		return fmt.Errorf("--status: want active, inactive, manual_banned or sys_banned, got %q", *status)
@@ -288,9 +296,8 @@ func (e *env) userEvents(args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if (sel.email == "") == (sel.id == "") {
-		fmt.Fprintln(e.stderr, "tether user events: give exactly one of --email or --id")
-		return errUsage
+	if err := sel.check(e, "user events"); err != nil {
+		return err
 	}
 	a, err := e.open(c)
 	if err != nil {

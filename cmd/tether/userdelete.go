@@ -24,9 +24,8 @@ func (e *env) userDelete(args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if (sel.email == "") == (sel.id == "") {
-		fmt.Fprintln(e.stderr, "tether user delete: give exactly one of --email or --id")
-		return errUsage
+	if err := sel.check(e, "user delete"); err != nil {
+		return err
 	}
 	a, err := e.open(c)
 	if err != nil {
