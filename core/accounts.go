@@ -253,6 +253,12 @@ func (s *Service) Authenticate(ctx context.Context, access string) (User, error)
 	if err != nil {
 		return User{}, ErrInvalidToken
 	}
+	return s.activeUser(ctx, id)
+}
+
+// activeUser returns the account a valid credential names if it may
+// still sign in; an account deleted since is ErrInvalidToken.
+func (s *Service) activeUser(ctx context.Context, id string) (User, error) {
 	u, err := s.store.GetUser(ctx, id)
 	if errors.Is(err, ErrNotFound) {
 		return User{}, ErrInvalidToken

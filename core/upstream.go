@@ -117,14 +117,8 @@ func (s *Service) checkCanLink(ctx context.Context, userID, providerID string) e
 // identities: it exists, may sign in, and holds the oauth permission,
 // which governs linking on every surface.
 func (s *Service) linkingUser(ctx context.Context, id string) (User, error) {
-	u, err := s.store.GetUser(ctx, id)
-	if errors.Is(err, ErrNotFound) {
-		return User{}, ErrInvalidToken
-	}
+	u, err := s.activeUser(ctx, id)
 	if err != nil {
-		return User{}, internal(err)
-	}
-	if err := u.CheckCanSignIn(); err != nil {
 		return User{}, err
 	}
 	if !u.Can(PermissionOAuth) {
