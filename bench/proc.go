@@ -54,10 +54,18 @@ var (
 	buildErr  error
 )
 
+// BinEnv names a tether binary to measure instead of building one from
+// this tree: to compare two versions, build the other one and run the
+// benchmarks once with it and once without.
+const BinEnv = "TETHER_BENCH_BIN"
+
 // tetherBinary builds cmd/tether once per run, as `tether serve` is
-// built for production (CGO off).
+// built for production (CGO off), unless BinEnv names a binary.
 func tetherBinary(tb testing.TB) string {
 	tb.Helper()
+	if bin := os.Getenv(BinEnv); bin != "" {
+		return bin
+	}
 	buildOnce.Do(func() {
 		goCmd, err := exec.LookPath("go")
 		if err != nil {

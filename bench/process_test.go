@@ -42,35 +42,51 @@ const Users = 32
 // sample is one run of a process benchmark.
 type sample struct{ ns, cpu float64 }
 
-// samples holds every run's sample by benchmark name, for the ratios.
-var samples sync.Map // string → *[]sample (guarded by samplesMu)
+// runs holds each benchmark's samples, for the ratios. The function of a
+// benchmark is called several times per run (b.N = 1, then larger until
+// -benchtime is reached); only the last call of a run is its result, so
+// a call replaces the sample of the call before, and a call with b.N = 1
+// (the start of the next run, with -count) keeps it.
+var (
+	runsMu sync.Mutex
+	runs   = map[string]*series{}
+)
 
-var samplesMu sync.Mutex
-
-func record(name string, s sample) {
-	samplesMu.Lock()
-	defer samplesMu.Unlock()
-	v, _ := samples.LoadOrStore(name, new([]sample))
-	p := v.(*[]sample)
-	*p = append(*p, s)
+type series struct {
+	done []sample // earlier runs' results
+	last *sample  // the latest call
 }
 
-// meanOf returns the mean sample of the runs of name so far.
+func record(name string, n int, s sample) {
+	runsMu.Lock()
+	defer runsMu.Unlock()
+	r := runs[name]
+	if r == nil {
+		r = &series{}
+		runs[name] = r
+	}
+	if n == 1 && r.last != nil {
+		r.done = append(r.done, *r.last)
+	}
+	r.last = &s
+}
+
+// meanOf returns the mean result of the runs of name so far.
 func meanOf(name string) (sample, bool) {
-	samplesMu.Lock()
-	defer samplesMu.Unlock()
-	v, ok := samples.Load(name)
-	if !ok || len(*v.(*[]sample)) == 0 {
+	runsMu.Lock()
+	defer runsMu.Unlock()
+	r := runs[name]
+	if r == nil || r.last == nil {
 		return sample{}, false
 	}
+	all := append(slices.Clip(r.done), *r.last)
 	var m sample
-	ss := *v.(*[]sample)
-	for _, s := range ss {
+	for _, s := range all {
 		m.ns += s.ns
 		m.cpu += s.cpu
 	}
-	m.ns /= float64(len(ss))
-	m.cpu /= float64(len(ss))
+	m.ns /= float64(len(all))
+	m.cpu /= float64(len(all))
 	return m, true
 }
 
@@ -189,7 +205,7 @@ func measure(b *testing.B, p *Process, unit string, run func() []time.Duration) 
 		b.ReportMetric(ms(quantile(lat, 0.99)), "p99-ms")
 	}
 	name := b.Name()
-	record(name, s)
+	record(name, b.N, s)
 	ratio := func(twin, metric string, cpuToo bool) {
 		if twin == name {
 			return
