@@ -576,6 +576,10 @@ func TestPreparedStatements(t *testing.T) {
 			if err := s.CreateUser(ctx, user(0)); err != nil {
 				t.Fatal(err)
 			}
+			// The writer prepares after the batch, before it takes the next.
+			if err := s.Update(ctx, func(core.Queries) error { return nil }); err != nil {
+				t.Fatal(err)
+			}
 			insert := insertUser[sqliteID]
 			if s.gc.stmts.get(insert) == nil {
 				t.Fatal("the writer did not prepare a statement it ran")
