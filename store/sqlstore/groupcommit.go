@@ -131,7 +131,8 @@ func (g *groupCommitter) commit(batch []*job) {
 	// cancellation: SQLite rolls back the whole transaction when a
 	// statement inside it is interrupted, which would undo the others'
 	// work.
-	q := &queries{d: g.d, db: uncancelable{tx, g.stmts}, tx: true}
+	u := uncancelable{tx, g.stmts}
+	q := &queries{d: g.d, db: u, tx: true}
 	single := len(batch) == 1
 	committed := 0
 	for i, j := range batch {
@@ -140,7 +141,7 @@ func (g *groupCommitter) commit(batch []*job) {
 			continue
 		}
 		if !single {
-			if _, err := tx.ExecContext(ctx, "SAVEPOINT job"); err != nil {
+			if _, err := u.execPrepared(ctx, "SAVEPOINT job"); err != nil {
 				tx.Rollback()
 				fail(fmt.Errorf("sqlite: savepoint: %w", err))
 				return
@@ -151,7 +152,7 @@ func (g *groupCommitter) commit(batch []*job) {
 			break
 		}
 		if results[i] != nil {
-			if _, err := tx.ExecContext(ctx, "ROLLBACK TO job"); err != nil {
+			if _, err := u.execPrepared(ctx, "ROLLBACK TO job"); err != nil {
 				// The transaction itself failed (disk full, I/O): none of
 				// the batch can commit.
 				tx.Rollback()
@@ -161,7 +162,7 @@ func (g *groupCommitter) commit(batch []*job) {
 		} else {
 			committed++
 		}
-		if _, err := tx.ExecContext(ctx, "RELEASE job"); err != nil {
+		if _, err := u.execPrepared(ctx, "RELEASE job"); err != nil {
 			tx.Rollback()
 			fail(fmt.Errorf("sqlite: release savepoint: %w", err))
 			return
