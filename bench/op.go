@@ -121,18 +121,18 @@ func StartOP(redirectURI string) (*OP, error) {
 		return nil, err
 	}
 	op.disco, err = json.Marshal(map[string]any{
-		"issuer":                                op.Issuer,
-		"authorization_endpoint":                op.Issuer + "/authorize",
-		"token_endpoint":                        op.Issuer + "/token",
-		"jwks_uri":                              op.Issuer + "/jwks",
-		"response_types_supported":              []string{"code"},
-		"subject_types_supported":               []string{"public"},
-		"id_token_signing_alg_values_supported": []string{"ES256"},
-		"token_endpoint_auth_methods_supported": []string{"client_secret_basic"},
-		"code_challenge_methods_supported":      []string{"S256"},
-		"grant_types_supported":                 []string{"authorization_code"},
-		"scopes_supported":                      []string{"openid", "profile", "email"},
-		"claims_supported":                      []string{"iss", "sub", "aud", "exp", "iat", "nonce", "email", "email_verified", "name"},
+		"issuer":                                         op.Issuer,
+		"authorization_endpoint":                         op.Issuer + "/authorize",
+		"token_endpoint":                                 op.Issuer + "/token",
+		"jwks_uri":                                       op.Issuer + "/jwks",
+		"response_types_supported":                       []string{"code"},
+		"subject_types_supported":                        []string{"public"},
+		"id_token_signing_alg_values_supported":          []string{"ES256"},
+		"token_endpoint_auth_methods_supported":          []string{"client_secret_basic"},
+		"code_challenge_methods_supported":               []string{"S256"},
+		"grant_types_supported":                          []string{"authorization_code"},
+		"scopes_supported":                               []string{"openid", "profile", "email"},
+		"claims_supported":                               []string{"iss", "sub", "aud", "exp", "iat", "nonce", "email", "email_verified", "name"},
 		"authorization_response_iss_parameter_supported": true,
 	})
 	if err != nil {
