@@ -12,6 +12,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"strings"
 	"sync"
@@ -26,17 +27,40 @@ import (
 )
 
 func TestMain(m *testing.M) {
+	if os.Getenv(BareEnv) != "" {
+		// This binary re-executed as the baseline process (StartBare).
+		os.Exit(serveBare())
+	}
 	// zitadel's example OP logs every request through the default logger.
 	slog.SetDefault(slog.New(slog.DiscardHandler))
 	flag.Parse()
-	if f := flag.Lookup("test.bench"); f != nil && f.Value.String() != "" {
+	if f := flag.Lookup("test.bench"); f != nil && f.Value.String() != "" && inProcessSelected(f.Value.String()) {
 		// The baseline for x-bare, measured once per run before the
 		// benchmarks (testing.Benchmark cannot run inside one), with the
 		// same -benchtime.
 		r := testing.Benchmark(runBare)
 		bareNsPerOp = float64(r.T.Nanoseconds()) / float64(r.N)
 	}
-	os.Exit(m.Run())
+	code := m.Run()
+	removeBinary()
+	os.Exit(code)
+}
+
+// inProcessSelected reports whether the -bench pattern may select a
+// benchmark that uses the in-process baseline (BenchmarkBare's), so that
+// a run of the process benchmarks alone does not spend time on it.
+func inProcessSelected(pattern string) bool {
+	top, _, _ := strings.Cut(pattern, "/")
+	re, err := regexp.Compile(top)
+	if err != nil {
+		return true
+	}
+	for _, name := range []string{"BenchmarkBare", "BenchmarkSignIn", "BenchmarkRefresh", "BenchmarkPrepare"} {
+		if re.MatchString(name) {
+			return true
+		}
+	}
+	return false
 }
 
 // transport is shared by every client here, bare baseline included, so
@@ -269,48 +293,6 @@ func BenchmarkPrepare(b *testing.B) {
 			c := newClient(jar)
 			for pb.Next() {
 				if _, _, err := call(c, "PUT", f.srv.URL+"/api/v4/session/openid", prepare); err != nil {
-					b.Error(err)
-					return
-				}
-			}
-		})
-	})
-}
-
-// BenchmarkFinish: parallel browsers finish upstream sign-ins of a
-// returning user: the flow is consumed, the code redeemed at the OP (its
-// token endpoint and userinfo, in this process), the ID token checked
-// against the cached JWKS, the identity updated and a session started.
-// The flows and the OP's logins are made off the clock.
-func BenchmarkFinish(b *testing.B) {
-	each(b, func(b *testing.B, f fixture) {
-		jar, _ := cookiejar.New(nil)
-		c := newClient(jar) // one browser: its binding cookie is in every flow
-		login := func() map[string]any {
-			_, data, err := call(c, "PUT", f.srv.URL+"/api/v4/session/openid", map[string]any{"provider": tethertest.OIDCCode})
-			if err != nil {
-				b.Fatal(err)
-			}
-			var authURL string
-			if err := json.Unmarshal(data, &authURL); err != nil {
-				b.Fatal(err)
-			}
-			q := f.op.Login(b, authURL, testpeer.Alice).Query()
-			return map[string]any{"code": q.Get("code"), "session_id": q.Get("state"), "provider_id": tethertest.OIDCCode, "iss": q.Get("iss")}
-		}
-		finish := f.srv.URL + "/api/v4/session/openid"
-		// The first finish fills the JWKS cache and creates the account.
-		if _, _, err := call(c, "POST", finish, login()); err != nil {
-			b.Fatal(err)
-		}
-		flows := make(chan map[string]any, b.N)
-		for range b.N {
-			flows <- login()
-		}
-		b.ResetTimer()
-		b.RunParallel(func(pb *testing.PB) {
-			for pb.Next() {
-				if _, _, err := call(c, "POST", finish, <-flows); err != nil {
 					b.Error(err)
 					return
 				}

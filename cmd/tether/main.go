@@ -1,6 +1,6 @@
 // Command tether runs the tether sign-in broker and administers it.
 //
-//	tether serve --config tether.yaml   production server
+//	tether serve --config tether.yaml   production server (--cpuprofile FILE: diagnostics)
 //	tether dev [--data DIR]             zero-config demo with a built-in OpenID provider
 //	tether migrate --config tether.yaml apply database migrations
 //	tether doctor --config tether.yaml  check every provider's setup
@@ -20,6 +20,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"runtime/pprof"
 	"syscall"
 
 	"github.com/tether-id/tether/app"
@@ -51,7 +52,7 @@ type env struct {
 const usage = `usage: tether <command> [flags]
 
 commands:
-  serve    --config FILE        run the server
+  serve    --config FILE        run the server (--cpuprofile FILE: write a CPU profile until it stops)
   dev      [--data DIR]         run a zero-config demo (SQLite, demo provider)
   migrate  --config FILE        apply database migrations
   doctor   --config FILE        check each provider: discovery, issuer, keys, redirect URIs
@@ -164,7 +165,9 @@ func logger(cfg *config.Config, w io.Writer) *slog.Logger {
 func (e *env) serve(args []string) error {
 	fs := e.flags("serve")
 	var c configFlags
+	var cpuProfile string
 	fs.StringVar(&c.path, "config", "", "configuration file (YAML)")
+	fs.StringVar(&cpuProfile, "cpuprofile", "", "diagnostics: write a CPU profile (pprof) of the server to `FILE`, from the moment it listens until it stops")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -182,7 +185,37 @@ func (e *env) serve(args []string) error {
 		return err
 	}
 	defer a.Close()
+	if cpuProfile != "" {
+		stop, err := startCPUProfile(cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer func() {
+			if err := stop(); err != nil {
+				log.Error("cpu profile not written", "file", cpuProfile, "err", err)
+			}
+		}()
+		log.Info("writing a CPU profile until shutdown", "file", cpuProfile)
+	}
 	return e.listenAndServe(a, log, cfg.Listen, nil)
+}
+
+// startCPUProfile profiles the process into path until stop is called:
+// a diagnostics aid (`go tool pprof tether FILE`), at a cost of a few
+// percent of CPU while it runs.
+func startCPUProfile(path string) (stop func() error, err error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("--cpuprofile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("--cpuprofile: %w", err)
+	}
+	return func() error {
+		pprof.StopCPUProfile()
+		return f.Close()
+	}, nil
 }
 
 // listenAndServe listens on addr (and on metrics.listen when set),

@@ -335,3 +335,46 @@ func TestDevSignInThroughDemoProvider(t *testing.T) {
 		t.Fatalf("finish: %d %s", code, data)
 	}
 }
+
+// TestServeCPUProfile: serve --cpuprofile writes a gzipped pprof profile
+// when it shuts down, and an unwritable path stops startup.
+func TestServeCPUProfile(t *testing.T) {
+	cfg := writeConfig(t, "")
+	prof := filepath.Join(t.TempDir(), "cpu.pprof")
+	ctx, cancel := context.WithCancel(context.Background())
+	addrc := make(chan string, 1)
+	var stderr testenv.SyncBuffer
+	e := &env{ctx: ctx, stdin: strings.NewReader(""), stdout: io.Discard, stderr: &stderr,
+		listening: func(a, _ string) { addrc <- a }}
+	done := make(chan int, 1)
+	go func() { done <- e.exit(e.dispatch([]string{"serve", "--config", cfg, "--cpuprofile", prof})) }()
+	select {
+	case addr := <-addrc:
+		if s := get(t, "http://"+addr+"/healthz"); s != 200 {
+			t.Fatalf("GET /healthz: HTTP %d", s)
+		}
+	case code := <-done:
+		t.Fatalf("serve exited early with %d: %s", code, stderr.String())
+	}
+	cancel()
+	select {
+	case code := <-done:
+		if code != 0 {
+			t.Fatalf("serve exited with %d: %s", code, stderr.String())
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("serve did not shut down")
+	}
+	b, err := os.ReadFile(prof)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(b) < 2 || b[0] != 0x1f || b[1] != 0x8b {
+		t.Fatalf("the profile is not gzipped pprof data (%d bytes)", len(b))
+	}
+
+	code, _, errs := tether(t, "", nil, "serve", "--config", cfg, "--cpuprofile", filepath.Join(t.TempDir(), "no", "such", "dir", "cpu.pprof"))
+	if code != 1 || !strings.Contains(errs, "--cpuprofile") {
+		t.Fatalf("unwritable profile: exit %d, %q", code, errs)
+	}
+}

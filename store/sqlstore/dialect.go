@@ -122,15 +122,26 @@ type queries struct {
 	tx bool // inside a write transaction
 }
 
+// exec, queryRow and query run one of the store's statements, prepared
+// once when the querier can (see stmtcache.go).
 func (q *queries) exec(ctx context.Context, sq query, args ...any) (sql.Result, error) {
+	if p, ok := q.db.(preparer); ok {
+		return p.execPrepared(ctx, sq[q.d.id], args...)
+	}
 	return q.db.ExecContext(ctx, sq[q.d.id], args...)
 }
 
 func (q *queries) queryRow(ctx context.Context, sq query, args ...any) *sql.Row {
+	if p, ok := q.db.(preparer); ok {
+		return p.queryRowPrepared(ctx, sq[q.d.id], args...)
+	}
 	return q.db.QueryRowContext(ctx, sq[q.d.id], args...)
 }
 
 func (q *queries) query(ctx context.Context, sq query, args ...any) (*sql.Rows, error) {
+	if p, ok := q.db.(preparer); ok {
+		return p.queryPrepared(ctx, sq[q.d.id], args...)
+	}
 	return q.db.QueryContext(ctx, sq[q.d.id], args...)
 }
 

@@ -22,11 +22,12 @@ const maxBatch = 64
 // batch commits, the next one gathers, so the busier the server, the
 // more work each commit carries.
 type groupCommitter struct {
-	d    *dialect
-	db   *sql.DB // the writer connection
-	jobs chan *job
-	quit chan struct{}
-	done chan struct{}
+	d     *dialect
+	db    *sql.DB    // the writer connection
+	stmts *stmtCache // its prepared statements
+	jobs  chan *job
+	quit  chan struct{}
+	done  chan struct{}
 
 	batches atomic.Int64 // commits made, for tests and metrics
 }
@@ -41,7 +42,7 @@ type job struct {
 var errClosed = errors.New("sqlite: store is closed")
 
 func newGroupCommitter(d *dialect, db *sql.DB) *groupCommitter {
-	g := &groupCommitter{d: d, db: db, jobs: make(chan *job), quit: make(chan struct{}), done: make(chan struct{})}
+	g := &groupCommitter{d: d, db: db, stmts: newStmtCache(db), jobs: make(chan *job), quit: make(chan struct{}), done: make(chan struct{})}
 	go g.run()
 	return g
 }
@@ -79,6 +80,7 @@ func (g *groupCommitter) stop() {
 
 func (g *groupCommitter) run() {
 	defer close(g.done)
+	defer g.stmts.close()
 	batch := make([]*job, 0, maxBatch)
 	for {
 		select {
@@ -98,6 +100,9 @@ func (g *groupCommitter) run() {
 		}
 		g.commit(batch)
 		g.batches.Add(1)
+		// The connection is free: prepare the statements the batch ran
+		// unprepared, for the batches to come.
+		g.stmts.prepareWanted(context.Background())
 	}
 }
 
@@ -126,7 +131,8 @@ func (g *groupCommitter) commit(batch []*job) {
 	// cancellation: SQLite rolls back the whole transaction when a
 	// statement inside it is interrupted, which would undo the others'
 	// work.
-	q := &queries{d: g.d, db: uncancelable{tx}, tx: true}
+	u := uncancelable{tx, g.stmts}
+	q := &queries{d: g.d, db: u, tx: true}
 	single := len(batch) == 1
 	committed := 0
 	for i, j := range batch {
@@ -135,7 +141,7 @@ func (g *groupCommitter) commit(batch []*job) {
 			continue
 		}
 		if !single {
-			if _, err := tx.ExecContext(ctx, "SAVEPOINT job"); err != nil {
+			if _, err := u.execPrepared(ctx, "SAVEPOINT job"); err != nil {
 				tx.Rollback()
 				fail(fmt.Errorf("sqlite: savepoint: %w", err))
 				return
@@ -146,7 +152,7 @@ func (g *groupCommitter) commit(batch []*job) {
 			break
 		}
 		if results[i] != nil {
-			if _, err := tx.ExecContext(ctx, "ROLLBACK TO job"); err != nil {
+			if _, err := u.execPrepared(ctx, "ROLLBACK TO job"); err != nil {
 				// The transaction itself failed (disk full, I/O): none of
 				// the batch can commit.
 				tx.Rollback()
@@ -156,7 +162,7 @@ func (g *groupCommitter) commit(batch []*job) {
 		} else {
 			committed++
 		}
-		if _, err := tx.ExecContext(ctx, "RELEASE job"); err != nil {
+		if _, err := u.execPrepared(ctx, "RELEASE job"); err != nil {
 			tx.Rollback()
 			fail(fmt.Errorf("sqlite: release savepoint: %w", err))
 			return
@@ -193,8 +199,44 @@ type panicked struct {
 func (p *panicked) Error() string { return fmt.Sprint("panic: ", p.value) }
 
 // uncancelable runs statements on a transaction without their context's
-// cancellation.
-type uncancelable struct{ tx *sql.Tx }
+// cancellation; the store's statements run prepared when stmts has them.
+type uncancelable struct {
+	tx    *sql.Tx
+	stmts *stmtCache
+}
+
+func (u uncancelable) stmt(ctx context.Context, text string) *sql.Stmt {
+	s := u.stmts.get(text)
+	if s == nil {
+		u.stmts.want(text)
+		return nil
+	}
+	return u.tx.StmtContext(ctx, s)
+}
+
+func (u uncancelable) execPrepared(ctx context.Context, text string, args ...any) (sql.Result, error) {
+	ctx = context.WithoutCancel(ctx)
+	if s := u.stmt(ctx, text); s != nil {
+		return s.ExecContext(ctx, args...)
+	}
+	return u.tx.ExecContext(ctx, text, args...)
+}
+
+func (u uncancelable) queryPrepared(ctx context.Context, text string, args ...any) (*sql.Rows, error) {
+	ctx = context.WithoutCancel(ctx)
+	if s := u.stmt(ctx, text); s != nil {
+		return s.QueryContext(ctx, args...)
+	}
+	return u.tx.QueryContext(ctx, text, args...)
+}
+
+func (u uncancelable) queryRowPrepared(ctx context.Context, text string, args ...any) *sql.Row {
+	ctx = context.WithoutCancel(ctx)
+	if s := u.stmt(ctx, text); s != nil {
+		return s.QueryRowContext(ctx, args...)
+	}
+	return u.tx.QueryRowContext(ctx, text, args...)
+}
 
 func (u uncancelable) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
 	return u.tx.ExecContext(context.WithoutCancel(ctx), query, args...)

@@ -39,7 +39,7 @@ func openSQLite(ctx context.Context, dsn string) (*Store, error) {
 	var writer, reader *sql.DB
 	if path == "" {
 		// One connection holds the whole database; readers share it.
-		if writer, err = sql.Open("sqlite", ":memory:?"+common); err != nil {
+		if writer, err = sql.Open("sqlite", ":memory:?"+common+writerPragmas); err != nil {
 			return nil, fmt.Errorf("sqlite: %w", err)
 		}
 		oneConnection(writer)
@@ -48,7 +48,7 @@ func openSQLite(ctx context.Context, dsn string) (*Store, error) {
 		if err := createFile(path); err != nil {
 			return nil, err
 		}
-		if writer, err = sql.Open("sqlite", path+"?"+common+"&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)"); err != nil {
+		if writer, err = sql.Open("sqlite", path+"?"+common+"&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)"+writerPragmas); err != nil {
 			return nil, fmt.Errorf("sqlite: %w", err)
 		}
 		oneConnection(writer)
@@ -68,8 +68,10 @@ func openSQLite(ctx context.Context, dsn string) (*Store, error) {
 	d := sqliteDialect()
 	gc := newGroupCommitter(d, writer)
 	d.update = gc.update
+	reads := preparedDB{reader, newStmtCache(reader)}
 	closeAll := func() error {
 		gc.stop()
+		reads.stmts.close()
 		var err error
 		if reader != writer {
 			err = reader.Close()
@@ -82,7 +84,7 @@ func openSQLite(ctx context.Context, dsn string) (*Store, error) {
 		}
 		return reader.PingContext(ctx)
 	}
-	s, err := newStore(d, writer, reader, ping, closeAll)
+	s, err := newStore(d, writer, reads, ping, closeAll)
 	if err != nil {
 		closeAll()
 		return nil, err
@@ -94,6 +96,12 @@ func openSQLite(ctx context.Context, dsn string) (*Store, error) {
 	}
 	return s, nil
 }
+
+// writerPragmas tune the writer connection. temp_store(MEMORY) keeps
+// the statement journals of the group committer's savepoints (a copy of
+// each page a job changes, so that a failing job can be rolled back
+// alone) in memory: as files, each batch opened, wrote and deleted one.
+const writerPragmas = "&_pragma=temp_store(2)"
 
 func oneConnection(db *sql.DB) {
 	db.SetMaxOpenConns(1)

@@ -559,3 +559,61 @@ func TestGroupCommit(t *testing.T) {
 		t.Fatalf("%d jobs ran, want %d", jobs.Load(), n)
 	}
 }
+
+// TestPreparedStatements: on SQLite the store's statements are prepared
+// once and then reused, on the writer (after the batch that first ran
+// them) and on the read pool; a prepared statement still reports the
+// errors the store maps (a taken email), and still works after the
+// schema changes under it.
+func TestPreparedStatements(t *testing.T) {
+	for name, dsn := range map[string]string{"file": "sqlite://" + filepath.Join(t.TempDir(), "tether.db"), "memory": Memory} {
+		t.Run(name, func(t *testing.T) {
+			ctx := context.Background()
+			s := migrated(t, dsn)
+			user := func(i int) core.User {
+				return core.User{ID: fmt.Sprint("u", i), Email: fmt.Sprintf("u%d@x.io", i), EmailVerified: true, Status: core.StatusActive, CreatedAt: time.Now()}
+			}
+			if err := s.CreateUser(ctx, user(0)); err != nil {
+				t.Fatal(err)
+			}
+			// The writer prepares after the batch, before it takes the next.
+			if err := s.Update(ctx, func(core.Queries) error { return nil }); err != nil {
+				t.Fatal(err)
+			}
+			insert := insertUser[sqliteID]
+			if s.gc.stmts.get(insert) == nil {
+				t.Fatal("the writer did not prepare a statement it ran")
+			}
+			// Now through the prepared statement.
+			if err := s.CreateUser(ctx, user(1)); err != nil {
+				t.Fatal(err)
+			}
+			dup := user(2)
+			dup.Email = "U1@x.io"
+			if err := s.CreateUser(ctx, dup); !errors.Is(err, core.ErrEmailTaken) {
+				t.Fatalf("a taken email through a prepared statement: %v, want ErrEmailTaken", err)
+			}
+			for range 2 {
+				if u, err := s.GetUser(ctx, "u1"); err != nil || u.Email != "u1@x.io" {
+					t.Fatalf("GetUser: %+v, %v", u, err)
+				}
+			}
+			if s.read.db.(preparedDB).stmts.get(selectUser[sqliteID]) == nil {
+				t.Fatal("the read pool did not keep a statement it ran")
+			}
+			// SQLite prepares a statement again when the schema changed.
+			if err := s.Update(ctx, func(q core.Queries) error {
+				_, err := q.(*queries).db.ExecContext(ctx, `CREATE INDEX users_nickname ON users (nickname)`)
+				return err
+			}); err != nil {
+				t.Fatal(err)
+			}
+			if err := s.CreateUser(ctx, user(3)); err != nil {
+				t.Fatal(err)
+			}
+			if u, err := s.GetUser(ctx, "u3"); err != nil || u.ID != "u3" {
+				t.Fatalf("GetUser after a schema change: %+v, %v", u, err)
+			}
+		})
+	}
+}
