@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"runtime"
 	"strings"
+	"sync"
 
 	"golang.org/x/crypto/argon2"
 )
@@ -72,13 +73,25 @@ func (p Params) NeedsRehash(hash string) bool {
 	return err != nil || q.Memory < p.Memory || q.Time < p.Time || q.Threads < p.Threads
 }
 
-// dummy is checked against when there is no account, so that a wrong email
-// costs as much time as a wrong password.
-var dummy, _ = Default.Hash("tether-dummy-password")
+// dummies holds, per Params, a hash checked against when there is no
+// account (or no password), so that a wrong email costs as much time as
+// a wrong password made with the same cost.
+var dummies sync.Map // Params → string
 
-// CheckDummy spends the time of one Check and always reports false.
-func CheckDummy(password string) {
-	_, _ = Check(dummy, password)
+// CheckDummy spends the time of one Check of a hash made with p, and so
+// answers nothing. The hash is made on first use: making it at start-up
+// would spend the memory of one argon2id hash (19 MiB by default) before
+// anyone signed in, and set the process's peak RSS.
+func (p Params) CheckDummy(password string) {
+	h, ok := dummies.Load(p)
+	if !ok {
+		hash, err := p.Hash("tether-dummy-password")
+		if err != nil {
+			return
+		}
+		h, _ = dummies.LoadOrStore(p, hash)
+	}
+	_, _ = Check(h.(string), password)
 }
 
 func parse(hash string) (p Params, salt, key []byte, err error) {

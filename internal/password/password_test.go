@@ -70,3 +70,38 @@ func BenchmarkHash(b *testing.B) {
 		_, _ = Default.Hash("benchmark password")
 	}
 }
+
+// TestCheckDummy: the dummy hash is made on first use, not at start-up,
+// and with the cost it is asked for, so that a wrong email costs what a
+// wrong password of that cost does.
+func TestCheckDummy(t *testing.T) {
+	cheap := Params{Memory: 1024, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32}
+	other := cheap
+	other.Time = 2
+	for _, p := range []Params{Default, cheap, other} {
+		if _, ok := dummies.Load(p); ok {
+			t.Fatalf("a dummy hash for %+v exists before the first CheckDummy", p)
+		}
+	}
+	for _, p := range []Params{cheap, other} {
+		p.CheckDummy("guess")
+		h, ok := dummies.Load(p)
+		if !ok {
+			t.Fatalf("no dummy hash for %+v after CheckDummy", p)
+		}
+		got, salt, key, err := parse(h.(string))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got.SaltLen, got.KeyLen = len(salt), uint32(len(key))
+		if got != p {
+			t.Errorf("dummy hash made with %+v, want %+v", got, p)
+		}
+		if ok, _ := Check(h.(string), "tether-dummy-password"); !ok {
+			t.Errorf("the dummy hash is not a hash of the dummy password")
+		}
+	}
+	if _, ok := dummies.Load(Default); ok {
+		t.Error("CheckDummy of other params made the default dummy hash")
+	}
+}
