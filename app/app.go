@@ -175,15 +175,21 @@ func build(ctx context.Context, cfg *config.Config, st *sqlstore.Store, opts Opt
 	versia.New(svc, versia.Options{
 		PublicURL: cfg.PublicURL, FrontendURL: cfg.Versia.FrontendURL, Callbacks: callbacks, Binder: binder, Limiter: limiter, Now: opts.Now, Logger: opts.Logger,
 	}).Register(srv.Mux)
+	// The pages are the OpenID Provider's op.Browser, and resume its
+	// authorization requests after a sign-in (op.Handler.Resume).
+	var provider *op.Handler
 	pages, err := web.New(svc, web.Options{
 		PublicURL: cfg.PublicURL, Callbacks: callbacks, Secret: []byte(cfg.SecretKey), RedirectAllowList: cfg.Web.RedirectAllowList,
 		Binder: binder, Limiter: limiter, Accounts: accounts, MailQuota: quota, Now: opts.Now, Logger: opts.Logger,
+		Resume: func(w http.ResponseWriter, r *http.Request, next string, b *core.BrowserSession) bool {
+			return provider.Resume(w, r, next, b)
+		},
 	})
 	if err != nil {
 		return nil, err
 	}
 	pages.Register(srv.Mux)
-	provider, err := op.New(svc, op.Options{Issuer: cfg.PublicURL, Browser: pages, Limiter: limiter, Registry: srv.Registry(), Logger: opts.Logger})
+	provider, err = op.New(svc, op.Options{Issuer: cfg.PublicURL, Browser: pages, Limiter: limiter, Registry: srv.Registry(), Logger: opts.Logger})
 	if err != nil {
 		return nil, err
 	}

@@ -13,6 +13,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/coreos/go-oidc/v3/oidc"
+
 	"github.com/tether-id/tether/config"
 	"github.com/tether-id/tether/core"
 	"github.com/tether-id/tether/testkit/pgtest"
@@ -245,5 +247,59 @@ func TestProcesses(t *testing.T) {
 		if cpu, rss := p.CPU(t), p.PeakRSS(t); cpu < 0 || rss < 1<<20 {
 			t.Errorf("%s: CPU %v, peak RSS %d bytes", p.URL, cpu, rss)
 		}
+	}
+}
+
+// TestAppSignIn: the app sign-in of BenchmarkAppSignIn is a real one.
+// For each app, a signed-out browser goes upstream every time and comes
+// back with an ID token that go-oidc verifies against tether's JWKS with
+// the app's algorithm, for the same person in both apps; the access
+// token is good at userinfo; and the bare twin answers its four requests.
+func TestAppSignIn(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds tether")
+	}
+	op := NewOP(t, tethertest.OIDCCallbackURL(PublicURL))
+	bare := StartBare(t)
+	p := StartTether(t, "test-app", AppConfig("sqlite://"+filepath.Join(t.TempDir(), "tether.db"), op, AppRS256, AppES256))
+	br := NewBrowser(NewTransport(1))
+	if _, err := br.BareApp(bare.URL); err != nil {
+		t.Fatal(err)
+	}
+	ctx := oidc.InsecureIssuerURLContext(t.Context(), PublicURL)
+	keys := oidc.NewRemoteKeySet(ctx, p.URL+"/oauth2/jwks")
+	subjects := map[string]bool{}
+	for _, app := range []App{AppRS256, AppES256} {
+		for range 2 {
+			before := op.Authorized.Load()
+			tok, _, err := br.AppSignIn(p.URL, op, app, "dora")
+			if err != nil {
+				t.Fatalf("%s: %v\n%s", app.ID, err, p.Log())
+			}
+			if op.Authorized.Load() != before+1 {
+				t.Errorf("%s: the sign-in did not go to the OP", app.ID)
+			}
+			v := oidc.NewVerifier(PublicURL, keys, &oidc.Config{ClientID: app.ID, SupportedSigningAlgs: []string{app.Alg}})
+			id, err := v.Verify(ctx, tok.IDToken)
+			if err != nil {
+				t.Fatalf("%s: ID token: %v", app.ID, err)
+			}
+			subjects[id.Subject] = true
+			req, _ := http.NewRequest("GET", p.URL+"/oauth2/userinfo", nil)
+			req.Header.Set("Authorization", "Bearer "+tok.AccessToken)
+			resp, err := br.Client.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var info struct{ Sub, Email string }
+			json.NewDecoder(resp.Body).Decode(&info)
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK || info.Sub != id.Subject || info.Email != "dora@bench.test" {
+				t.Errorf("%s: userinfo HTTP %d %+v, want sub %s", app.ID, resp.StatusCode, info, id.Subject)
+			}
+		}
+	}
+	if len(subjects) != 1 {
+		t.Errorf("one person has subjects %v in the two apps, want one", subjects)
 	}
 }

@@ -3,6 +3,7 @@ package op
 import (
 	"net/http"
 	"net/url"
+	"strings"
 
 	"github.com/tether-id/tether/api/httpx"
 	"github.com/tether-id/tether/core"
@@ -76,13 +77,48 @@ func (h *Handler) authorize(w http.ResponseWriter, r *http.Request) {
 		h.metrics.authorizations.WithLabelValues(app.ID, "consent").Inc()
 		h.opts.Browser.Consent(w, r, app, res.Scopes, url.Values{continueParam: {sealed}})
 	default:
-		o := "code"
-		if u, err := url.Parse(res.Location); err == nil && u.Query().Has("error") {
-			o = u.Query().Get("error")
-		}
-		h.metrics.authorizations.WithLabelValues(app.ID, o).Inc()
-		h.redirect(w, r, res.Location)
+		h.redirected(w, r, app, res)
 	}
+}
+
+// Resume finishes the authorization request that next (a continuation
+// URL of the authorization endpoint, as the sign-in page got it) holds,
+// for the browser session b that a sign-in has just started, when it
+// needs nothing more of the person: the browser goes straight back to
+// the app with its code, spared the round trip through the endpoint.
+// false, with nothing written, when next is not such a URL or the
+// request needs a page (consent; those are drawn for the cookies the
+// browser will send, so the browser goes to next as before).
+func (h *Handler) Resume(w http.ResponseWriter, r *http.Request, next string, b *core.BrowserSession) bool {
+	rest, ok := strings.CutPrefix(next, PathAuthorize+"?")
+	if !ok || b == nil {
+		return false
+	}
+	q, err := url.ParseQuery(rest)
+	if err != nil || len(q) != 1 || q.Get(continueParam) == "" {
+		return false
+	}
+	req, app, err := h.svc.OpenAuthRequest(q.Get(continueParam))
+	if err != nil {
+		return false // the endpoint will say why
+	}
+	res, err := h.svc.Authorize(r.Context(), req, app, b, core.ConsentNotAsked, httpx.Client(r))
+	if err != nil || res.Step != core.StepRedirect {
+		return false
+	}
+	h.redirected(w, r, app, res)
+	return true
+}
+
+// redirected sends the browser back to the app with the outcome of its
+// authorization request: the code, or the error.
+func (h *Handler) redirected(w http.ResponseWriter, r *http.Request, app core.App, res core.AuthorizeResult) {
+	o := "code"
+	if u, err := url.Parse(res.Location); err == nil && u.Query().Has("error") {
+		o = u.Query().Get("error")
+	}
+	h.metrics.authorizations.WithLabelValues(app.ID, o).Inc()
+	h.redirect(w, r, res.Location)
 }
 
 // params reads the parameters of a GET (query) or POST (form body)

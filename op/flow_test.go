@@ -1,10 +1,13 @@
 package op_test
 
 import (
+	"net/http"
 	"net/url"
 	"slices"
+	"strings"
 	"testing"
 
+	"github.com/tether-id/tether/op"
 	"github.com/tether-id/tether/testkit/rp"
 	"github.com/tether-id/tether/testkit/testpeer"
 	"github.com/tether-id/tether/testkit/tethertest"
@@ -107,4 +110,89 @@ func TestUpstreamSignIn(t *testing.T) {
 	if tok2.Claims["sub"] != tok.Claims["sub"] {
 		t.Errorf("the same upstream person is %v and %v", tok.Claims["sub"], tok2.Claims["sub"])
 	}
+}
+
+// TestSignInReturnsToApp: the answer that ends a sign-in made for an app
+// (the provider's callback, the password form) sends the browser straight
+// back to the app with its code when the app needs nothing more of the
+// person; when it still needs consent, back to the authorization
+// endpoint, which shows the consent page.
+func TestSignInReturnsToApp(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	for _, tt := range []struct {
+		name, app, back string
+		upstream        bool
+	}{
+		{"callback", firstParty, firstPartyBack, true},
+		{"password", firstParty, firstPartyBack, false},
+		{"callback, consent to give", webApp, "", true},
+		{"password, consent to give", webApp, "", false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			b := e.Browser(t)
+			c := rp.New(t, e.rpConfig(tt.app, b))
+			q := url.Values{}
+			if tt.upstream {
+				q.Set("idp_hint", "corp")
+			}
+			req, err := c.AuthRequest(t.Context(), q)
+			if err != nil {
+				t.Fatal(err)
+			}
+			p, err := b.Visit(req.URL)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var resp *http.Response
+			if tt.upstream {
+				back := e.op.Login(t, p.Location, testpeer.Alice)
+				resp, err = b.Client.Client.Get(back.String())
+			} else {
+				form, ok := b.Form("/login")
+				if !ok {
+					t.Fatalf("no sign-in form:\n%s", p.Body)
+				}
+				form.Set("email", email)
+				form.Set("password", password)
+				hreq, _ := http.NewRequest("POST", e.URL+"/login", strings.NewReader(form.Encode()))
+				hreq.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+				hreq.Header.Set("Origin", e.URL)
+				resp, err = b.Client.Client.Do(hreq)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			loc := resp.Header.Get("Location")
+			if resp.StatusCode/100 != 3 {
+				t.Fatalf("the sign-in answered HTTP %d, want a redirect", resp.StatusCode)
+			}
+			if tt.back == "" {
+				if !strings.HasPrefix(loc, op.PathAuthorize+"?") && !strings.HasPrefix(loc, e.URL+op.PathAuthorize+"?") {
+					t.Fatalf("sent to %s, want the authorization endpoint (consent)", loc)
+				}
+				p, err := b.Visit(resolveURL(e.URL, loc))
+				if err != nil || !strings.Contains(p.Body, `name="consent"`) {
+					t.Fatalf("the endpoint did not ask for consent: %v\n%s", err, p.Body)
+				}
+				return
+			}
+			if !strings.HasPrefix(loc, tt.back+"?") {
+				t.Fatalf("sent to %s, want straight back to the app at %s", loc, tt.back)
+			}
+			u, _ := url.Parse(loc)
+			if _, err := c.Callback(t.Context(), req, u); err != nil {
+				t.Fatalf("the app could not redeem its code: %v", err)
+			}
+		})
+	}
+}
+
+// resolveURL makes a Location absolute against base.
+func resolveURL(base, loc string) string {
+	if strings.HasPrefix(loc, "/") {
+		return base + loc
+	}
+	return loc
 }

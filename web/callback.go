@@ -67,12 +67,11 @@ func (h *Handler) callback(w http.ResponseWriter, r *http.Request) {
 		h.redirect(w, r, to)
 		return
 	}
-	h.startSession(w, r, st, res.Tokens, res.User)
 	to, ok := h.allow.Check(res.ReturnTo)
 	if !ok {
 		to = "/account"
 	}
-	h.redirect(w, r, to)
+	h.signedIn(w, r, st, res.Tokens, res.User, to)
 }
 
 // renderCallbackProblem shows why a sign-in or link did not happen, with

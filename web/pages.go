@@ -180,8 +180,7 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
 		h.renderFormProblem(w, r, st, pageLogin, v, problemFor(err, ""))
 		return
 	}
-	h.startSession(w, r, st, pair, u)
-	h.redirect(w, r, orDefault(ret, "/account"))
+	h.signedIn(w, r, st, pair, u, orDefault(ret, "/account"))
 }
 
 // renderFormProblem shows a form page again with the error above it.
@@ -288,8 +287,7 @@ func (h *Handler) signUp(w http.ResponseWriter, r *http.Request) {
 		h.renderFormProblem(w, r, st, pageSignUp, v, problemFor(err, ""))
 		return
 	}
-	h.startSession(w, r, st, pair, u)
-	h.redirect(w, r, orDefault(ret, "/account"))
+	h.signedIn(w, r, st, pair, u, orDefault(ret, "/account"))
 }
 
 // accountPage renders the account page, with p above it when not nil.

@@ -113,6 +113,20 @@ func (h *Handler) startSession(w http.ResponseWriter, r *http.Request, st *reque
 	h.csrfSecret(w, r, st, true)
 }
 
+// signedIn starts the session of a sign-in and sends the browser on to
+// next: when next continues an app's authorization request that needs
+// nothing more of the person, straight back to the app (Options.Resume),
+// else there by a redirect.
+func (h *Handler) signedIn(w http.ResponseWriter, r *http.Request, st *requestState, pair core.TokenPair, u core.User, next string) {
+	h.startSession(w, r, st, pair, u)
+	if h.opts.Resume != nil {
+		if b, err := h.svc.BrowserSession(r.Context(), pair.RefreshToken, u); err == nil && h.opts.Resume(w, r, next, b) {
+			return
+		}
+	}
+	h.redirect(w, r, next)
+}
+
 func (h *Handler) setSession(w http.ResponseWriter, st *requestState, pair core.TokenPair) {
 	now := h.now()
 	http.SetCookie(w, h.cookie(accessCookieName, pair.AccessToken, pair.AccessExpires.Sub(now)))

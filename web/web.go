@@ -56,6 +56,10 @@ type Options struct {
 	// (reset, verification, change of address); nil disables. Shared by
 	// every surface.
 	MailQuota *ratelimit.Quota
+	// Resume, when set, finishes an app's authorization request that a
+	// sign-in was for (next continues it) in the sign-in's own answer,
+	// and reports whether it answered (op.Handler.Resume).
+	Resume func(w http.ResponseWriter, r *http.Request, next string, b *core.BrowserSession) bool
 	// Now is the clock; nil means time.Now. It must be the service's.
 	Now    func() time.Time
 	Logger *slog.Logger
