@@ -40,6 +40,15 @@
 //     TETHER_BENCH_SCALE), inserted straight into the database by
 //     SeedDatabase (seed.go) in large transactions.
 //
+//   - BenchmarkAppSignIn: tether as the OpenID Provider of apps. One op
+//     is a whole sign-in of a signed-out browser into an app
+//     (Browser.AppSignIn): the app's authorization request with
+//     idp_hint, the OP, tether's callback (which sends the browser back to
+//     the app with its code), the app's token request; rs256 and es256
+//     name the app's ID-token algorithm, bare answers the same four
+//     requests. BenchmarkSignature (in process) is one signature of each
+//     kind: the part of an app sign-in's CPU no change to tether removes.
+//
 // Besides ns/op each process benchmark reports <op>/s, cpu-ns/op
 // (tether's), p50-ms and p99-ms (the finish request as the browsers saw
 // it), peak-rss-MiB, and the ratios x-bare and x-bare-cpu (over the bare
