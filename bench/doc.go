@@ -39,7 +39,6 @@
 //     1 000 seeded accounts (1k) and among 1 000 000 (1m, or
 //     TETHER_BENCH_SCALE), inserted straight into the database by
 //     SeedDatabase (seed.go) in large transactions.
-//
 //   - BenchmarkAppSignIn: tether as the OpenID Provider of apps. One op
 //     is a whole sign-in of a signed-out browser into an app
 //     (Browser.AppSignIn): the app's authorization request with
