@@ -205,12 +205,8 @@ func (h *Handler) changePage(w http.ResponseWriter, r *http.Request) {
 
 // POST /session/activate
 func (h *Handler) verify(w http.ResponseWriter, r *http.Request) {
-	st := h.begin(w, r)
-	if !h.parseForm(w, r, st) {
-		return
-	}
-	if err := h.checkCSRF(r, "", st.user.ID); err != nil {
-		h.renderProblem(w, r, st, "title_error", problemFor(err, ""), nil)
+	st, ok := h.anyoneForm(w, r)
+	if !ok {
 		return
 	}
 	id, secret := linkParams(r, "sign")
@@ -229,12 +225,8 @@ func (h *Handler) verify(w http.ResponseWriter, r *http.Request) {
 
 // POST /session/activate_email
 func (h *Handler) confirmChange(w http.ResponseWriter, r *http.Request) {
-	st := h.begin(w, r)
-	if !h.parseForm(w, r, st) {
-		return
-	}
-	if err := h.checkCSRF(r, "", st.user.ID); err != nil {
-		h.renderProblem(w, r, st, "title_error", problemFor(err, ""), nil)
+	st, ok := h.anyoneForm(w, r)
+	if !ok {
 		return
 	}
 	id, secret := linkParams(r, "sign")
@@ -269,15 +261,11 @@ func (h *Handler) resetPage(w http.ResponseWriter, r *http.Request) {
 // POST /session/reset: sets the new password, which signs out every
 // session of the account, this browser's too; then the sign-in page.
 func (h *Handler) reset(w http.ResponseWriter, r *http.Request) {
-	st := h.begin(w, r)
-	if !h.parseForm(w, r, st) {
+	st, ok := h.anyoneForm(w, r)
+	if !ok {
 		return
 	}
 	id, secret := linkParams(r, "secret")
-	if err := h.checkCSRF(r, "", st.user.ID); err != nil {
-		h.renderProblem(w, r, st, "title_error", problemFor(err, ""), nil)
-		return
-	}
 	l, _, err := h.svc.CheckLink(r.Context(), core.LinkResetPassword, id, secret)
 	if err != nil {
 		h.renderLinkProblem(w, r, st, core.LinkResetPassword, err)

@@ -350,6 +350,21 @@ func (h *Handler) accountPageWith(w http.ResponseWriter, r *http.Request, st *re
 	h.render(w, r, st, status, pageAccount, v)
 }
 
+// anyoneForm begins a form that a signed-out browser may post too (a
+// mailed link's page, the language switch): the CSRF token must be right,
+// else the answer is written and ok is false.
+func (h *Handler) anyoneForm(w http.ResponseWriter, r *http.Request) (st *requestState, ok bool) {
+	st = h.begin(w, r)
+	if !h.parseForm(w, r, st) {
+		return st, false
+	}
+	if err := h.checkCSRF(r, "", st.user.ID); err != nil {
+		h.renderProblem(w, r, st, "title_error", problemFor(err, ""), nil)
+		return st, false
+	}
+	return st, true
+}
+
 // accountForm begins a form the account page posts: the session must be
 // signed in and the CSRF token right, else the answer is written (the
 // sign-in page, or the account page with the problem) and ok is false.
@@ -513,12 +528,8 @@ func (h *Handler) signOutProvider(r *http.Request, st *requestState) string {
 // POST /language: the language switch. The choice is kept in a cookie
 // for a year; back is where the switch was pressed (a same-origin path).
 func (h *Handler) setLanguage(w http.ResponseWriter, r *http.Request) {
-	st := h.begin(w, r)
-	if !h.parseForm(w, r, st) {
-		return
-	}
-	if err := h.checkCSRF(r, "", st.user.ID); err != nil {
-		h.renderProblem(w, r, st, "title_error", problemFor(err, ""), nil)
+	_, ok := h.anyoneForm(w, r)
+	if !ok {
 		return
 	}
 	if l, ok := languageByTag(r.PostFormValue("lang")); ok {
