@@ -171,8 +171,8 @@ func TestAccountChangesEndAppSessions(t *testing.T) {
 	}
 }
 
-// TestRevokeApp: the account page lists the app (and its session among
-// the devices, by the app's name); revoking the app kills its tokens and
+// TestRevokeApp: the account page lists the app (and names it on the
+// device it was signed in to from); revoking the app kills its tokens and
 // forgets the consent.
 func TestRevokeApp(t *testing.T) {
 	t.Parallel()
@@ -186,8 +186,11 @@ func TestRevokeApp(t *testing.T) {
 	if !strings.Contains(b.Last.Body, "Web App") {
 		t.Fatalf("the account page does not list the app:\n%s", b.Last.Body)
 	}
-	if !strings.Contains(b.Last.Body, "through the app Web App") {
-		t.Errorf("the devices list does not name the app's session by the app's name:\n%s", b.Last.Body)
+	if !strings.Contains(b.Last.Body, "signed in to Web App from here") {
+		t.Errorf("the device does not name the app signed in to from it:\n%s", b.Last.Body)
+	}
+	if n := strings.Count(b.Last.Body, `name="session"`); n != 1 {
+		t.Errorf("the devices list has %d devices, want 1: the app's session is the app's, not a device", n)
 	}
 	if _, err := b.Submit("/account/apps/"+webApp+"/revoke", nil); err != nil {
 		t.Fatal(err)

@@ -3,6 +3,7 @@ package web
 import (
 	"context"
 	"net/http"
+	"slices"
 
 	"github.com/tether-id/tether/api/httpx"
 	"github.com/tether-id/tether/core"
@@ -40,8 +41,10 @@ type linkView struct {
 
 // deviceView is one session on the account page.
 type deviceView struct {
-	ID, Name, App, IP, LastUsed, Since string
-	Current                            bool
+	ID, Name, IP, LastUsed, Since string
+	// Apps are the apps signed in to from this device.
+	Apps    string
+	Current bool
 }
 
 // deviceName is what the devices list calls a session: "Firefox on
@@ -60,7 +63,7 @@ func deviceName(st *requestState, ua string) string {
 }
 
 // appName is what the devices list calls the app a session was granted
-// to: its configured name, else its client id ("" for tether's own).
+// to: its configured name, else its client id.
 func (h *Handler) appName(clientID string) string {
 	if app, ok := h.svc.App(clientID); ok && app.Name != "" {
 		return app.Name
@@ -85,9 +88,21 @@ func (h *Handler) accountMail(ctx context.Context, st *requestState, v *view) er
 	}
 	current, _ := h.svc.SessionIDOf(ctx, st.refresh)
 	mv.Recent = u.Passwordless() && h.svc.SignedInRecently(ctx, u.ID, current)
+	// The devices are the browser sessions. An app's session is the app's
+	// (its back end's user agent, not the person's device): it is listed
+	// under the apps with access, and named on the device it started from.
+	apps := map[string][]string{}
 	for _, s := range sessions {
+		if s.ClientID != "" && !slices.Contains(apps[s.Parent], h.appName(s.ClientID)) {
+			apps[s.Parent] = append(apps[s.Parent], h.appName(s.ClientID))
+		}
+	}
+	for _, s := range sessions {
+		if s.ClientID != "" {
+			continue
+		}
 		d := deviceView{
-			ID: s.ID, Name: deviceName(st, s.UserAgent), App: h.appName(s.ClientID), IP: s.LastIP,
+			ID: s.ID, Name: deviceName(st, s.UserAgent), Apps: st.lang.list(apps[s.ID]), IP: s.LastIP,
 			LastUsed: st.lang.date(s.LastUsedAt), Since: st.lang.date(s.CreatedAt), Current: s.ID == current,
 		}
 		if d.Current {

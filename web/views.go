@@ -82,6 +82,16 @@ func (l *language) date(t time.Time) string {
 	return t.UTC().Format(layout)
 }
 
+// list joins names the way the language writes a list: "A, B" in
+// English, "A、B" in Chinese.
+func (l *language) list(names []string) string {
+	sep, err := l.T("list_separator")
+	if err != nil {
+		sep = ", "
+	}
+	return strings.Join(names, sep)
+}
+
 func (h *Handler) accountViewOf(l *language, u core.User) *accountView {
 	v := &accountView{Nickname: u.Nickname, Email: u.Email, Since: l.date(u.CreatedAt), HasPass: !u.Passwordless()}
 	if strings.HasSuffix(strings.ToLower(u.Email), "@"+core.PlaceholderEmailDomain) {
