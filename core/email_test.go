@@ -711,3 +711,55 @@ func TestMailWorker(t *testing.T) {
 		t.Error("the interrupted message was not due again at once")
 	}
 }
+
+// TestSuccessor: a Service built at a configuration reload has its own
+// options but takes over the mail worker's wake-up and the background
+// work of the one it replaces. Wait on the first Service waits for the
+// reset the successor left to the background; and the worker, which runs
+// on the first Service with an hour between looks, sends a message the
+// successor queued only if the successor woke it.
+func TestSuccessor(t *testing.T) {
+	var opts core.Options
+	e := newMailEnv(t, func(o *core.Options) { opts = *o })
+	olga := e.signUp(t, "olga@example.test")
+	e.deliver(t)
+	opts.PasswordSignUp = false
+	next, err := e.svc.Successor(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if next.PasswordSignUpEnabled() || !e.svc.PasswordSignUpEnabled() {
+		t.Fatal("the successor does not have its own options")
+	}
+	ctx := context.Background()
+	if err := next.RequestPasswordReset(ctx, olga.Email, "en", client); err != nil {
+		t.Fatal(err)
+	}
+	e.svc.Wait()
+	if c, err := e.svc.MailCounts(ctx); err != nil || c.Queued != 1 {
+		t.Fatalf("after Wait on the first service: %+v, %v; want the successor's reset queued", c, err)
+	}
+
+	wctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		e.svc.RunMailWorker(wctx, core.MailWorkerOptions{Sender: e.box, Lease: time.Minute, Poll: time.Hour})
+	}()
+	defer func() { cancel(); <-done }()
+	waitFor := func(n int, what string) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for len(e.box.to(olga.Email)) < n {
+			if time.Now().After(deadline) {
+				t.Fatal(what)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	waitFor(2, "the worker's first look did not send the reset")
+	if err := next.ResendVerification(ctx, olga.ID, "en", client); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(3, "the worker was not woken by the message its successor queued")
+}

@@ -96,9 +96,9 @@ type Service struct {
 	log       *slog.Logger
 
 	// mailWake wakes this instance's mail worker; bg counts background
-	// work (mail.go, mailqueue.go).
+	// work (mail.go, mailqueue.go). A Successor shares both.
 	mailWake chan struct{}
-	bg       sync.WaitGroup
+	bg       *sync.WaitGroup
 }
 
 // New returns a Service.
@@ -149,6 +149,7 @@ func New(opts Options) (*Service, error) {
 		log: opts.Logger,
 
 		mailWake: make(chan struct{}, 1),
+		bg:       new(sync.WaitGroup),
 	}
 	for i := range s.providers {
 		p := &s.providers[i]
@@ -161,6 +162,20 @@ func New(opts Options) (*Service, error) {
 		s.byID[p.ID] = p
 	}
 	return s, nil
+}
+
+// Successor returns a Service built from opts that takes over from s
+// when the configuration is reloaded. The two belong to one process: the
+// mail worker that runs on s wakes for the mail the successor queues,
+// and Wait on either waits for the background work of both. s goes on
+// serving the requests that already hold it; nothing needs closing.
+func (s *Service) Successor(opts Options) (*Service, error) {
+	n, err := New(opts)
+	if err != nil {
+		return nil, err
+	}
+	n.mailWake, n.bg = s.mailWake, s.bg
+	return n, nil
 }
 
 // Providers returns every configured provider, enabled or not, in config
