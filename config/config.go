@@ -14,6 +14,10 @@ type Config struct {
 	// PublicURL is the external base URL; every callback URL derives from it.
 	PublicURL string `yaml:"public_url"`
 	Listen    string `yaml:"listen"`
+	// PIDFile is where `tether serve` writes its process id while it
+	// runs, for `tether reload --config` (the --pid-file flag overrides
+	// it). Empty: none.
+	PIDFile string `yaml:"pid_file"`
 	// Database is sqlite:///abs/path.db, sqlite://relative.db or postgres://...
 	Database string `yaml:"database"`
 	// AutoMigrate applies pending migrations when serve starts.

@@ -340,3 +340,46 @@ func TestSMTP(t *testing.T) {
 		})
 	}
 }
+
+// TestChanged names the top-level keys whose values differ, a secret and
+// its file as one key, and nothing for a file that names the same secret
+// from another path.
+func TestChanged(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, content string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	a := write("a", secret+"\n")
+	b := write("b", secret)
+	c := write("c", strings.Repeat("x", 32))
+	base := "public_url: https://x.example\nencryption_key: " + encKey + "\n"
+	load := func(extra string) *Config {
+		t.Helper()
+		cfg, err := Parse([]byte(base+extra), nil, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return cfg
+	}
+	from := load("secret_key_file: " + a + "\n")
+	tests := []struct {
+		extra string
+		want  string
+	}{
+		{"secret_key_file: " + a + "\n", ""},
+		{"secret_key_file: " + b + "\n", ""},
+		{"secret_key: " + secret + "\n", ""},
+		{"secret_key_file: " + c + "\n", "secret_key"},
+		{"secret_key_file: " + a + "\nlisten: 127.0.0.1:1\ncors: { allowed_origins: [https://a.example] }\n", "listen,cors"},
+		{"secret_key_file: " + a + "\nproviders: [{ id: corp, kind: oidc, issuer: https://sso.example, client_id: x, client_secret: y }]\nrate_limit: { per_ip_per_minute: 1 }\n", "rate_limit,providers"},
+	}
+	for _, tt := range tests {
+		if got := strings.Join(Changed(from, load(tt.extra)), ","); got != tt.want {
+			t.Errorf("%q: Changed = %q, want %q", tt.extra, got, tt.want)
+		}
+	}
+}

@@ -6,19 +6,23 @@ import (
 	"github.com/tether-id/tether/core"
 )
 
-// metrics count what apps do at tether's OpenID Provider: sign-ins
+// Metrics count what apps do at tether's OpenID Provider: sign-ins
 // (authorizations and code redemptions), consents, refreshes and
 // revocations, by app and outcome. Apps are the configured clients, so
-// the labels stay few.
-type metrics struct {
+// the labels stay few. A process makes them once and gives them to the
+// Handler built from each reloaded configuration (Options.Metrics), so
+// the counts go on across reloads.
+type Metrics struct {
 	authorizations *prometheus.CounterVec // client, outcome
 	consents       *prometheus.CounterVec // client, answer
 	tokens         *prometheus.CounterVec // client, grant_type, outcome
 	revocations    *prometheus.CounterVec // client, outcome
 }
 
-func newMetrics(reg prometheus.Registerer) *metrics {
-	m := &metrics{
+// NewMetrics makes the metrics and registers them on reg; nil keeps
+// them unregistered.
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	m := &Metrics{
 		authorizations: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "tether_op_authorizations_total",
 			Help: "Authorization requests of apps, by outcome: code (sent to the app), login, consent (pages shown), or the OAuth error sent back.",

@@ -86,7 +86,10 @@ type Options struct {
 	// Limiter limits the token, revocation and introspection endpoints
 	// per client address; nil disables.
 	Limiter *ratelimit.Limiter
-	// Registry receives the metrics; nil keeps them unregistered.
+	// Metrics count what apps do; nil makes new ones on Registry.
+	Metrics *Metrics
+	// Registry receives the metrics when Metrics is nil; nil keeps them
+	// unregistered.
 	Registry prometheus.Registerer
 	Logger   *slog.Logger
 }
@@ -97,7 +100,7 @@ type Handler struct {
 	opts      Options
 	log       *slog.Logger
 	discovery []byte
-	metrics   *metrics
+	metrics   *Metrics
 }
 
 // New returns the OpenID Provider over svc.
@@ -105,7 +108,10 @@ func New(svc *core.Service, opts Options) (*Handler, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	h := &Handler{svc: svc, opts: opts, log: opts.Logger, metrics: newMetrics(opts.Registry)}
+	if opts.Metrics == nil {
+		opts.Metrics = NewMetrics(opts.Registry)
+	}
+	h := &Handler{svc: svc, opts: opts, log: opts.Logger, metrics: opts.Metrics}
 	var err error
 	if h.discovery, err = json.Marshal(discovery(opts.Issuer)); err != nil {
 		return nil, err

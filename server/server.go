@@ -33,7 +33,10 @@ type Options struct {
 	TrustedProxies []netip.Prefix
 	// Ready reports whether the instance can serve (the database answers).
 	Ready func(context.Context) error
-	// Registry receives the HTTP metrics; nil makes a new one.
+	// Metrics count the requests; nil makes new ones on Registry.
+	Metrics *Metrics
+	// Registry receives the HTTP metrics when Metrics is nil; nil makes
+	// a new one.
 	Registry *prometheus.Registry
 	// PublicMetrics serves /metrics on Mux, beside the API. Off, the
 	// metrics are served only by MetricsHandler, which the app puts on a
@@ -45,28 +48,25 @@ type Options struct {
 	CORS *CORS
 }
 
-// Server is the HTTP entry point.
-type Server struct {
-	Mux      *http.ServeMux
-	opts     Options
-	log      *slog.Logger
+// Metrics are the registry that /metrics serves and the HTTP metrics
+// registered on it. A process has one: every Server built from a
+// reloaded configuration shares it, so that counts go on across reloads
+// and nothing is registered twice (which panics).
+type Metrics struct {
+	registry *prometheus.Registry
 	requests *prometheus.CounterVec
 	duration *prometheus.HistogramVec
 }
 
-// New returns a Server with health, readiness and metrics routes.
-func New(opts Options) *Server {
-	if opts.Logger == nil {
-		opts.Logger = slog.Default()
+// NewMetrics registers the HTTP metrics on reg; nil makes a new registry
+// with the Go runtime and process collectors.
+func NewMetrics(reg *prometheus.Registry) *Metrics {
+	if reg == nil {
+		reg = prometheus.NewRegistry()
+		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	}
-	if opts.Registry == nil {
-		opts.Registry = prometheus.NewRegistry()
-		opts.Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	}
-	s := &Server{
-		Mux:  http.NewServeMux(),
-		opts: opts,
-		log:  opts.Logger,
+	m := &Metrics{
+		registry: reg,
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "tether_http_requests_total", Help: "HTTP requests by route pattern and status.",
 		}, []string{"route", "status"}),
@@ -75,32 +75,64 @@ func New(opts Options) *Server {
 			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5},
 		}, []string{"route"}),
 	}
-	opts.Registry.MustRegister(s.requests, s.duration)
+	reg.MustRegister(m.requests, m.duration)
+	return m
+}
+
+// Registry returns the registry, for other collectors.
+func (m *Metrics) Registry() *prometheus.Registry { return m.registry }
+
+// Handler serves GET /metrics and nothing else, for a listener of its
+// own.
+func (m *Metrics) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", m.handler())
+	return mux
+}
+
+func (m *Metrics) handler() http.Handler {
+	return promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{})
+}
+
+// Server is the HTTP entry point.
+type Server struct {
+	Mux     *http.ServeMux
+	opts    Options
+	log     *slog.Logger
+	metrics *Metrics
+}
+
+// New returns a Server with health, readiness and metrics routes.
+func New(opts Options) *Server {
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.Metrics == nil {
+		opts.Metrics = NewMetrics(opts.Registry)
+	}
+	s := &Server{
+		Mux:     http.NewServeMux(),
+		opts:    opts,
+		log:     opts.Logger,
+		metrics: opts.Metrics,
+	}
 	s.Mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, _ = w.Write([]byte("ok\n"))
 	})
 	s.Mux.HandleFunc("GET /readyz", s.ready)
 	if opts.PublicMetrics {
-		s.Mux.Handle("GET /metrics", s.metrics())
+		s.Mux.Handle("GET /metrics", s.metrics.handler())
 	}
 	return s
 }
 
-func (s *Server) metrics() http.Handler {
-	return promhttp.HandlerFor(s.opts.Registry, promhttp.HandlerOpts{})
-}
-
 // MetricsHandler serves GET /metrics and nothing else, for a listener of
 // its own.
-func (s *Server) MetricsHandler() http.Handler {
-	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", s.metrics())
-	return mux
-}
+func (s *Server) MetricsHandler() http.Handler { return s.metrics.Handler() }
 
 // Registry returns the metrics registry, for other collectors.
-func (s *Server) Registry() *prometheus.Registry { return s.opts.Registry }
+func (s *Server) Registry() *prometheus.Registry { return s.metrics.registry }
 
 func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
@@ -147,8 +179,8 @@ func (s *Server) Handler() http.Handler {
 				route = "unmatched"
 			}
 			elapsed := time.Since(start)
-			s.requests.WithLabelValues(route, strconv.Itoa(rec.status)).Inc()
-			s.duration.WithLabelValues(route).Observe(elapsed.Seconds())
+			s.metrics.requests.WithLabelValues(route, strconv.Itoa(rec.status)).Inc()
+			s.metrics.duration.WithLabelValues(route).Observe(elapsed.Seconds())
 			// The query string is never logged: it carries codes and states.
 			s.log.LogAttrs(ctx, slog.LevelInfo, "request",
 				slog.String("correlation_id", id), slog.String("method", r.Method), slog.String("path", r.URL.Path),

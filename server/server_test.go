@@ -125,6 +125,22 @@ func TestMetricsApart(t *testing.T) {
 	}
 }
 
+// TestSharedMetrics: Servers built on one Metrics (one per reloaded
+// configuration) register nothing twice and count into the same series.
+func TestSharedMetrics(t *testing.T) {
+	m := NewMetrics(nil)
+	for range 2 {
+		s := New(Options{Metrics: m})
+		s.Mux.HandleFunc("GET /echo", func(w http.ResponseWriter, r *http.Request) {})
+		s.Handler().ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/echo", nil))
+	}
+	w := httptest.NewRecorder()
+	m.Handler().ServeHTTP(w, httptest.NewRequest("GET", "/metrics", nil))
+	if !strings.Contains(w.Body.String(), `tether_http_requests_total{route="GET /echo",status="200"} 2`) {
+		t.Errorf("the two servers did not count into one series:\n%s", w.Body)
+	}
+}
+
 // TestUserAgentCapped: the client recorded for a request keeps at most
 // MaxUserAgent bytes of its User-Agent, cut between characters.
 func TestUserAgentCapped(t *testing.T) {

@@ -175,7 +175,7 @@ func (h *Handler) cookie(name, value string, maxAge time.Duration) *http.Cookie 
 	return c
 }
 
-// refresher makes concurrent refreshes of one refresh token share one
+// Refresher makes concurrent refreshes of one refresh token share one
 // exchange. A browser can send two requests at once with the same expired
 // access token (two tabs); refreshing twice would present a used refresh
 // token and, by design, revoke the whole chain. The first request
@@ -189,11 +189,24 @@ func (h *Handler) cookie(name, value string, maxAge time.Duration) *http.Cookie 
 // waiters have their answer, so junk cookies cost no memory. Remembered
 // pairs are swept by a timer that runs only while there are some, not by
 // each request.
-type refresher struct {
+//
+// A process has one: the pages built from each reloaded configuration
+// share it (Options.Refresher), so that a refresh answered just before a
+// reload still answers the browser's other tabs just after it.
+type Refresher struct {
 	mu    sync.Mutex
 	calls map[string]*refreshCall
 	now   func() time.Time
 	sweep *time.Timer // armed while calls holds finished entries
+}
+
+// NewRefresher returns an empty Refresher on the clock now (nil:
+// time.Now), which must be the service's.
+func NewRefresher(now func() time.Time) *Refresher {
+	if now == nil {
+		now = time.Now
+	}
+	return &Refresher{calls: map[string]*refreshCall{}, now: now}
 }
 
 type refreshCall struct {
@@ -206,7 +219,7 @@ type refreshCall struct {
 // refreshGrace is how long a finished refresh is answered from memory.
 const refreshGrace = 30 * time.Second
 
-func (f *refresher) refresh(ctx context.Context, token string, exchange func(context.Context) (core.TokenPair, error)) (core.TokenPair, error) {
+func (f *Refresher) refresh(ctx context.Context, token string, exchange func(context.Context) (core.TokenPair, error)) (core.TokenPair, error) {
 	key := core.Hash(token)
 	f.mu.Lock()
 	c, ok := f.calls[key]
@@ -250,7 +263,7 @@ func (f *refresher) refresh(ctx context.Context, token string, exchange func(con
 
 // sweepOld forgets finished refreshes older than the grace period, and
 // arms itself again while any remain.
-func (f *refresher) sweepOld() {
+func (f *Refresher) sweepOld() {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	now := f.now()
@@ -271,7 +284,7 @@ func (f *refresher) sweepOld() {
 }
 
 // size is how many refreshes the refresher remembers, for tests.
-func (f *refresher) size() int {
+func (f *Refresher) size() int {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return len(f.calls)

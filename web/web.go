@@ -60,6 +60,9 @@ type Options struct {
 	// sign-in was for (next continues it) in the sign-in's own answer,
 	// and reports whether it answered (op.Handler.Resume).
 	Resume func(w http.ResponseWriter, r *http.Request, next string, b *core.BrowserSession) bool
+	// Refresher coalesces a browser's concurrent refreshes; nil makes a
+	// new one.
+	Refresher *Refresher
 	// Now is the clock; nil means time.Now. It must be the service's.
 	Now    func() time.Time
 	Logger *slog.Logger
@@ -76,7 +79,7 @@ type Handler struct {
 	allow     allowList
 	csrfKey   []byte
 	origins   *http.CrossOriginProtection
-	refresher *refresher
+	refresher *Refresher
 	pages     map[string]*template.Template
 	imgSrc    string
 }
@@ -102,6 +105,9 @@ func New(svc *core.Service, opts Options) (*Handler, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
+	if opts.Refresher == nil {
+		opts.Refresher = NewRefresher(opts.Now)
+	}
 	publicURL := strings.TrimSuffix(opts.PublicURL, "/")
 	allow, err := newAllowList(publicURL, opts.RedirectAllowList)
 	if err != nil {
@@ -123,7 +129,7 @@ func New(svc *core.Service, opts Options) (*Handler, error) {
 		allow:     allow,
 		csrfKey:   key.Sum(nil),
 		origins:   origins,
-		refresher: &refresher{calls: map[string]*refreshCall{}, now: opts.Now},
+		refresher: opts.Refresher,
 		imgSrc:    imageSources(svc.Providers()),
 	}
 	if h.pages, err = parsePages(); err != nil {
