@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/tether-id/tether/api"
@@ -34,10 +35,15 @@ import (
 // Options change how New builds an App.
 type Options struct {
 	Logger *slog.Logger
+	// LogLevel, when set, is the level of Logger's handler: New and
+	// Reload set it to log.level, which a reload then changes. Without
+	// it log.level applies only at start.
+	LogLevel *slog.LevelVar
 	// HTTPClient is used to talk to upstream providers; nil means a client
 	// with sensible timeouts.
 	HTTPClient *http.Client
-	// Mount registers extra handlers (tether dev mounts the demo OP).
+	// Mount registers extra handlers (tether dev mounts the demo OP) on
+	// the mux of each configuration.
 	Mount func(*http.ServeMux)
 	// Now replaces the clock in tests.
 	Now func() time.Time
@@ -53,16 +59,51 @@ type Options struct {
 	MailSender mail.Sender
 }
 
-// App is a built tether instance.
+// App is a built tether instance: what lives as long as the process
+// (the store, the metrics, the background workers) and the generation
+// of the running configuration (the core service and the surfaces on
+// their mux), which Reload replaces whole.
 type App struct {
-	Config  *config.Config
-	Store   *sqlstore.Store
-	Service *core.Service
-	Server  *server.Server
-	// Callbacks are the providers' redirect URIs, computed once.
+	// Config, Service, Server and Callbacks are those New built from the
+	// configuration it was given. A Reload serves new ones and leaves
+	// these, for the admin commands and tests, which never reload. The
+	// services share the store, so any of them reads and writes the same
+	// accounts.
+	Config    *config.Config
+	Store     *sqlstore.Store
+	Service   *core.Service
+	Server    *server.Server
 	Callbacks *api.Callbacks
-	log       *slog.Logger
+
+	log  *slog.Logger
+	opts Options
+	// Made once, shared by every generation: registering a collector
+	// twice panics, and the counts go on across reloads. Whatever keeps
+	// state for the process belongs here too, not in build.
+	metrics   *server.Metrics
+	opMetrics *op.Metrics
+	refresher *web.Refresher
 	mail      *mailing
+
+	gen      atomic.Pointer[generation]
+	reloadMu sync.Mutex // one Reload at a time
+}
+
+// generation is tether as one configuration builds it on the App's
+// store: the core service, the surfaces on their mux, the rate limiters
+// and the providers. Each request runs on the generation it started on,
+// whole (App.Handler), so a reload never mixes two configurations in one
+// answer. An old generation keeps nothing running: once its last request
+// is answered it is garbage.
+type generation struct {
+	cfg       *config.Config
+	svc       *core.Service
+	srv       *server.Server
+	callbacks *api.Callbacks
+	handler   http.Handler
+	upstreams map[string]upstreamOf
+	limits    limits
+	mail      mailSetup
 }
 
 // New builds an App from cfg: it opens (and, with auto_migrate, migrates)
@@ -84,11 +125,24 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
-	a, err := build(ctx, cfg, st, opts)
+	if cfg.AutoMigrate {
+		if err := st.Migrate(ctx); err != nil {
+			st.Close()
+			return nil, fmt.Errorf("database: migrate: %w", err)
+		}
+	}
+	a := &App{Store: st, log: opts.Logger, opts: opts, refresher: web.NewRefresher(opts.Now), mail: &mailing{}}
+	a.metrics = server.NewMetrics(nil)
+	a.opMetrics = op.NewMetrics(a.metrics.Registry())
+	g, err := a.build(cfg, nil)
 	if err != nil {
 		st.Close()
 		return nil, err
 	}
+	a.gen.Store(g)
+	a.setLogLevel(cfg)
+	a.registerMailMetrics(a.metrics.Registry())
+	a.Config, a.Service, a.Server, a.Callbacks = g.cfg, g.svc, g.srv, g.callbacks
 	return a, nil
 }
 
@@ -105,13 +159,19 @@ func upstreamClient() *http.Client {
 	return &http.Client{Timeout: 15 * time.Second, Transport: t}
 }
 
-func build(ctx context.Context, cfg *config.Config, st *sqlstore.Store, opts Options) (*App, error) {
-	if cfg.AutoMigrate {
-		if err := st.Migrate(ctx); err != nil {
-			return nil, fmt.Errorf("database: migrate: %w", err)
-		}
+// build makes the generation of cfg. prev is the running one (nil at
+// start): a reload keeps its providers and rate limiters whose settings
+// did not change, caches and counts included, and its core service hands
+// over to the new one. build runs at every reload, so it registers no
+// metrics and starts nothing in the background: those are the App's.
+func (a *App) build(cfg *config.Config, prev *generation) (*generation, error) {
+	opts := a.opts
+	var prevUpstreams map[string]upstreamOf
+	var prevLimits *limits
+	if prev != nil {
+		prevUpstreams, prevLimits = prev.upstreams, &prev.limits
 	}
-	providers, err := Providers(cfg, opts.HTTPClient)
+	providers, upstreams, err := providers(cfg, opts.HTTPClient, prevUpstreams)
 	if err != nil {
 		return nil, err
 	}
@@ -119,12 +179,12 @@ func build(ctx context.Context, cfg *config.Config, st *sqlstore.Store, opts Opt
 	if err != nil {
 		return nil, fmt.Errorf("encryption_key: %w", err)
 	}
-	mailer, mailOpts, err := newMailing(cfg, opts.MailSender)
+	mailer, err := newMailSetup(cfg, opts.MailSender)
 	if err != nil {
 		return nil, err
 	}
-	svc, err := core.New(core.Options{
-		Store:          st,
+	svcOpts := core.Options{
+		Store:          a.Store,
 		Providers:      providers,
 		Secret:         []byte(cfg.SecretKey),
 		EncryptionKey:  encKey,
@@ -139,10 +199,16 @@ func build(ctx context.Context, cfg *config.Config, st *sqlstore.Store, opts Opt
 		KeyRotation:    cfg.SigningKeys.RotateEvery.D(),
 		AccessTokenAlg: cfg.SigningKeys.AccessTokenAlg,
 		Pictures:       opts.Pictures,
-		Mail:           mailOpts,
+		Mail:           mailer.core,
 		Now:            opts.Now,
 		Logger:         opts.Logger,
-	})
+	}
+	var svc *core.Service
+	if prev == nil {
+		svc, err = core.New(svcOpts)
+	} else {
+		svc, err = prev.svc.Successor(svcOpts)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -156,31 +222,29 @@ func build(ctx context.Context, cfg *config.Config, st *sqlstore.Store, opts Opt
 	}
 	cors, err := server.NewCORS(cfg.CORS.AllowedOrigins, corsRules)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("cors.allowed_origins: %w", err)
 	}
 	srv := server.New(server.Options{
-		Logger: opts.Logger, TrustedProxies: proxies, Ready: st.Ping,
+		Logger: opts.Logger, TrustedProxies: proxies, Ready: a.Store.Ping, Metrics: a.metrics,
 		PublicMetrics: opts.PublicMetrics && cfg.Metrics.Listen == "",
 		CORS:          cors,
 	})
-	limiter, accounts := limiters(cfg.RateLimit, opts.Now)
-	quota := mailQuota(cfg.RateLimit, opts.Now)
-	mailer.registerMailMetrics(srv.Registry(), svc)
+	lim := newLimits(cfg.RateLimit, prevLimits, opts.Now)
 	callbacks := api.NewCallbacks(cfg.PublicURL, cfg.Cloudreve.FrontendURL, providers)
 	binder := httpx.NewBinder([]byte(cfg.SecretKey), cfg.PublicURL, cfg.Flows.TTL.D(), cfg.CORS.AllowedOrigins...)
 	cloudreve.New(svc, cloudreve.Options{
 		PublicURL: cfg.PublicURL, Callbacks: callbacks, Debug: cfg.Debug, Binder: binder,
-		Limiter: limiter, Accounts: accounts, MailQuota: quota, Logger: opts.Logger,
+		Limiter: lim.ip, Accounts: lim.accounts, MailQuota: lim.mail, Logger: opts.Logger,
 	}).Register(srv.Mux)
 	versia.New(svc, versia.Options{
-		PublicURL: cfg.PublicURL, FrontendURL: cfg.Versia.FrontendURL, Callbacks: callbacks, Binder: binder, Limiter: limiter, Now: opts.Now, Logger: opts.Logger,
+		PublicURL: cfg.PublicURL, FrontendURL: cfg.Versia.FrontendURL, Callbacks: callbacks, Binder: binder, Limiter: lim.ip, Now: opts.Now, Logger: opts.Logger,
 	}).Register(srv.Mux)
 	// The pages are the OpenID Provider's op.Browser, and resume its
 	// authorization requests after a sign-in (op.Handler.Resume).
 	var provider *op.Handler
 	pages, err := web.New(svc, web.Options{
 		PublicURL: cfg.PublicURL, Callbacks: callbacks, Secret: []byte(cfg.SecretKey), RedirectAllowList: cfg.Web.RedirectAllowList,
-		Binder: binder, Limiter: limiter, Accounts: accounts, MailQuota: quota, Now: opts.Now, Logger: opts.Logger,
+		Binder: binder, Limiter: lim.ip, Accounts: lim.accounts, MailQuota: lim.mail, Refresher: a.refresher, Now: opts.Now, Logger: opts.Logger,
 		Resume: func(w http.ResponseWriter, r *http.Request, next string, b *core.BrowserSession) bool {
 			return provider.Resume(w, r, next, b)
 		},
@@ -189,7 +253,7 @@ func build(ctx context.Context, cfg *config.Config, st *sqlstore.Store, opts Opt
 		return nil, err
 	}
 	pages.Register(srv.Mux)
-	provider, err = op.New(svc, op.Options{Issuer: cfg.PublicURL, Browser: pages, Limiter: limiter, Registry: srv.Registry(), Logger: opts.Logger})
+	provider, err = op.New(svc, op.Options{Issuer: cfg.PublicURL, Browser: pages, Limiter: lim.ip, Metrics: a.opMetrics, Logger: opts.Logger})
 	if err != nil {
 		return nil, err
 	}
@@ -198,26 +262,54 @@ func build(ctx context.Context, cfg *config.Config, st *sqlstore.Store, opts Opt
 	if opts.Mount != nil {
 		opts.Mount(srv.Mux)
 	}
-	return &App{Config: cfg, Store: st, Service: svc, Server: srv, Callbacks: callbacks, log: opts.Logger, mail: mailer}, nil
+	return &generation{
+		cfg: cfg, svc: svc, srv: srv, callbacks: callbacks, handler: srv.Handler(),
+		upstreams: upstreams, limits: lim, mail: mailer,
+	}, nil
 }
 
-// limiters builds the per-address limiter and the per-account backoff
-// that every surface shares, so a client or an email has one budget
-// however it comes; nil for the ones configured off.
-func limiters(rl config.RateLimit, now func() time.Time) (*ratelimit.Limiter, *ratelimit.Backoff) {
+// limits are a generation's rate limiters, which every surface shares so
+// that a client or an email has one budget however it comes; nil for
+// the ones configured off. A reload keeps each limiter whose settings
+// did not change, with what it has counted; one whose settings changed
+// starts afresh.
+type limits struct {
+	cfg      config.RateLimit
+	ip       *ratelimit.Limiter
+	accounts *ratelimit.Backoff
+	mail     *ratelimit.Quota
+}
+
+func newLimits(rl config.RateLimit, prev *limits, now func() time.Time) limits {
+	l := limits{cfg: rl}
 	if !rl.Enabled {
-		return nil, nil
+		return l
 	}
-	limiter := ratelimit.New(ratelimit.Options{
-		PerMinute: rl.PerIPPerMinute, IPv6Prefix: rl.IPv6Prefix, MaxKeys: rl.MaxKeys, Now: now,
-	})
-	if rl.PerAccountFailures == 0 {
-		return limiter, nil
+	was := prev != nil && prev.cfg.Enabled && prev.cfg.MaxKeys == rl.MaxKeys
+	if was && prev.ip != nil && prev.cfg.PerIPPerMinute == rl.PerIPPerMinute && prev.cfg.IPv6Prefix == rl.IPv6Prefix {
+		l.ip = prev.ip
+	} else {
+		l.ip = ratelimit.New(ratelimit.Options{PerMinute: rl.PerIPPerMinute, IPv6Prefix: rl.IPv6Prefix, MaxKeys: rl.MaxKeys, Now: now})
 	}
-	return limiter, ratelimit.NewBackoff(ratelimit.BackoffOptions{
-		Free: rl.PerAccountFailures, Lockout: rl.PerAccountLockout.D(), MaxLockout: rl.PerAccountMaxLockout.D(),
-		MaxKeys: rl.MaxKeys, Now: now,
-	})
+	switch {
+	case rl.PerAccountFailures == 0:
+	case was && prev.accounts != nil && prev.cfg.PerAccountFailures == rl.PerAccountFailures &&
+		prev.cfg.PerAccountLockout == rl.PerAccountLockout && prev.cfg.PerAccountMaxLockout == rl.PerAccountMaxLockout:
+		l.accounts = prev.accounts
+	default:
+		l.accounts = ratelimit.NewBackoff(ratelimit.BackoffOptions{
+			Free: rl.PerAccountFailures, Lockout: rl.PerAccountLockout.D(), MaxLockout: rl.PerAccountMaxLockout.D(),
+			MaxKeys: rl.MaxKeys, Now: now,
+		})
+	}
+	switch {
+	case rl.MailPerAddress == 0:
+	case was && prev.mail != nil && prev.cfg.MailPerAddress == rl.MailPerAddress && prev.cfg.MailWindow == rl.MailWindow:
+		l.mail = prev.mail
+	default:
+		l.mail = ratelimit.NewQuota(ratelimit.QuotaOptions{Burst: rl.MailPerAddress, Window: rl.MailWindow.D(), MaxKeys: rl.MaxKeys, Now: now})
+	}
+	return l
 }
 
 func serveOpenAPI(w http.ResponseWriter, r *http.Request) {
@@ -230,11 +322,21 @@ func serveOpenAPI(w http.ResponseWriter, r *http.Request) {
 	_, _ = w.Write(doc) // CORS: any origin, see corsRules
 }
 
-// Handler is the whole HTTP handler.
-func (a *App) Handler() http.Handler { return a.Server.Handler() }
+// Handler is the whole HTTP handler. Each request is answered by the
+// generation that is current when it arrives, to its end: a reload
+// while it runs does not change what it sees.
+func (a *App) Handler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		a.gen.Load().handler.ServeHTTP(w, r)
+	})
+}
+
+// current is the running generation.
+func (a *App) current() *generation { return a.gen.Load() }
 
 // Close stops the mail worker, waits for the work requests left to the
-// background, and releases the store.
+// background (by every generation: their services share it), and
+// releases the store.
 func (a *App) Close() error {
 	a.Service.Wait()
 	a.stopMail()
@@ -273,7 +375,7 @@ func (a *App) Serve(ctx context.Context, ln, metrics net.Listener) error {
 	}
 	all := []served{{a.httpServer(ctx, a.Handler()), ln}}
 	if metrics != nil {
-		all = append(all, served{a.httpServer(ctx, a.Server.MetricsHandler()), metrics})
+		all = append(all, served{a.httpServer(ctx, a.metrics.Handler()), metrics})
 	}
 	a.StartMail()
 	var wg sync.WaitGroup
@@ -324,16 +426,17 @@ func (a *App) janitor(ctx context.Context, every time.Duration) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			p, err := a.Service.Purge(ctx)
+			g := a.current()
+			p, err := g.svc.Purge(ctx)
 			if err != nil && ctx.Err() == nil {
 				a.log.Warn("purge failed", "err", err)
 			} else if p != (core.Purged{}) {
 				a.log.Debug("purged", "flows", p.Flows, "refresh_tokens", p.RefreshTokens, "events", p.Events, "grants", p.Grants,
 					"email_links", p.EmailLinks, "mail", p.Mail)
 			}
-			if len(a.Config.Clients) > 0 {
+			if len(g.cfg.Clients) > 0 {
 				// Every instance looks; one of them makes each new key.
-				if _, err := a.Service.RotateKeys(ctx, false); err != nil && ctx.Err() == nil {
+				if _, err := g.svc.RotateKeys(ctx, false); err != nil && ctx.Err() == nil {
 					a.log.Warn("signing key rotation failed", "err", err)
 				}
 			}

@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"math"
+	"reflect"
 	"sync"
 	"time"
 
@@ -10,41 +11,36 @@ import (
 
 	"github.com/tether-id/tether/config"
 	"github.com/tether-id/tether/core"
-	"github.com/tether-id/tether/internal/ratelimit"
 	"github.com/tether-id/tether/mail"
 	"github.com/tether-id/tether/web"
 )
 
-// mailing is how an App sends mail: the sender (the SMTP server of the
-// smtp block, else Options.MailSender, tether dev's outbox), the core's
-// mail options, and the worker that empties the queue.
-type mailing struct {
+// mailSetup is how a generation sends mail: the sender (the SMTP server
+// of the smtp block, else Options.MailSender, tether dev's outbox), the
+// lease its sends need, and the core's mail options.
+type mailSetup struct {
+	smtp   config.SMTP
 	sender mail.Sender
-	worker core.MailWorkerOptions
-
-	once sync.Once
-	stop context.CancelFunc
-	done chan struct{}
+	lease  time.Duration
+	core   core.MailOptions
 }
 
-// newMailing picks the sender and fills the core's mail options. Without
-// a sender, mail is off: sign-up works, the flows that need mail say they
-// are not enabled.
-func newMailing(cfg *config.Config, fallback mail.Sender) (*mailing, core.MailOptions, error) {
-	m := &mailing{sender: fallback}
-	lease := time.Minute
+// newMailSetup picks the sender and fills the core's mail options.
+// Without a sender, mail is off: sign-up works, the flows that need mail
+// say they are not enabled.
+func newMailSetup(cfg *config.Config, fallback mail.Sender) (mailSetup, error) {
+	m := mailSetup{smtp: cfg.SMTP, sender: fallback, lease: time.Minute}
 	if cfg.SMTP.Enabled() {
 		smtp, err := MailSender(cfg)
 		if err != nil {
-			return nil, core.MailOptions{}, err
+			return mailSetup{}, err
 		}
 		m.sender = smtp
 		// A send is bounded by smtp.timeout; the lease outlasts it, so a
 		// message is never sent twice by two live workers.
-		lease = cfg.SMTP.Timeout.D() + 30*time.Second
+		m.lease = cfg.SMTP.Timeout.D() + 30*time.Second
 	}
-	m.worker = core.MailWorkerOptions{Sender: m.sender, Lease: lease}
-	opts := core.MailOptions{
+	m.core = core.MailOptions{
 		Enabled:         m.sender != nil,
 		Site:            mail.Site{PublicURL: cfg.PublicURL},
 		Link:            web.EmailLink(cfg.PublicURL),
@@ -54,23 +50,30 @@ func newMailing(cfg *config.Config, fallback mail.Sender) (*mailing, core.MailOp
 		ReauthMaxAge:    cfg.Account.ReauthMaxAge.D(),
 		RequireVerified: cfg.Registration.RequireVerifiedEmail,
 	}
-	return m, opts, nil
+	return m, nil
 }
 
-// mailQuota is the per-address limit on messages anyone can ask for; nil
-// when rate limits or this one are off.
-func mailQuota(rl config.RateLimit, now func() time.Time) *ratelimit.Quota {
-	if !rl.Enabled || rl.MailPerAddress == 0 {
-		return nil
-	}
-	return ratelimit.NewQuota(ratelimit.QuotaOptions{Burst: rl.MailPerAddress, Window: rl.MailWindow.D(), MaxKeys: rl.MaxKeys, Now: now})
+// mailing is the App's mail worker, which empties the queue: one per
+// process, started by StartMail, stopped by Close, and started again
+// with the new sender by a reload that changes the smtp block. A reload
+// that leaves smtp alone leaves the worker running on the service it
+// started with: every generation's service has the same store and keys,
+// and wakes it (core.Service.Successor).
+type mailing struct {
+	observe func(kind string, o core.MailOutcome)
+
+	mu      sync.Mutex
+	wanted  bool // StartMail was called, Close was not
+	running bool
+	stop    context.CancelFunc
+	done    chan struct{}
 }
 
 // registerMailMetrics adds the mail metrics to reg: messages sent, given
 // up and retried by this instance, by kind, and the messages waiting in
 // the queue (read from the database at each scrape, so every instance
 // reports the whole queue).
-func (m *mailing) registerMailMetrics(reg *prometheus.Registry, svc *core.Service) {
+func (a *App) registerMailMetrics(reg *prometheus.Registry) {
 	outcomes := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "tether_mail_total",
 		Help: "Attempts to send a queued message by this instance, by kind and outcome: sent, retry (a temporary error; tried again) or failed (a permanent error, or retried for a day; given up).",
@@ -86,39 +89,70 @@ func (m *mailing) registerMailMetrics(reg *prometheus.Registry, svc *core.Servic
 	}, func() float64 {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
-		c, err := svc.MailCounts(ctx)
+		c, err := a.current().svc.MailCounts(ctx)
 		if err != nil {
 			return math.NaN()
 		}
 		return float64(c.Queued)
 	})
 	reg.MustRegister(outcomes, queued)
-	m.worker.Observe = func(kind string, o core.MailOutcome) { outcomes.WithLabelValues(kind, string(o)).Inc() }
+	a.mail.observe = func(kind string, o core.MailOutcome) { outcomes.WithLabelValues(kind, string(o)).Inc() }
 }
 
 // StartMail starts the worker that sends queued mail, once; Close stops
 // it. Serve calls it; tests that build an App call it themselves. Without
-// a sender it does nothing.
+// a sender it does nothing (until a reload brings one).
 func (a *App) StartMail() {
-	if a.mail == nil || a.mail.sender == nil {
-		return
+	a.mail.mu.Lock()
+	defer a.mail.mu.Unlock()
+	a.mail.wanted = true
+	if !a.mail.running {
+		a.mail.start(a.current())
 	}
-	a.mail.once.Do(func() {
-		ctx, cancel := context.WithCancel(context.Background())
-		a.mail.stop, a.mail.done = cancel, make(chan struct{})
-		go func() {
-			defer close(a.mail.done)
-			a.Service.RunMailWorker(ctx, a.mail.worker)
-		}()
-	})
 }
 
-// stopMail stops the worker, if it runs, and waits for it: a send in
-// progress is cancelled and its message left due for the next start.
-func (a *App) stopMail() {
-	if a.mail == nil || a.mail.stop == nil {
+// start runs the worker on g's service and sender; m.mu is held.
+func (m *mailing) start(g *generation) {
+	if g.mail.sender == nil {
 		return
 	}
-	a.mail.stop()
-	<-a.mail.done
+	ctx, cancel := context.WithCancel(context.Background())
+	m.stop, m.done, m.running = cancel, make(chan struct{}), true
+	done := m.done
+	go func() {
+		defer close(done)
+		g.svc.RunMailWorker(ctx, core.MailWorkerOptions{Sender: g.mail.sender, Lease: g.mail.lease, Observe: m.observe})
+	}()
+}
+
+// halt stops the worker, if it runs, and waits for it: a send in
+// progress is cancelled and its message left due for the next start.
+// m.mu is held.
+func (m *mailing) halt() {
+	if !m.running {
+		return
+	}
+	m.stop()
+	<-m.done
+	m.running = false
+}
+
+// reloaded starts the worker again on g when its smtp block differs
+// from prev's.
+func (m *mailing) reloaded(prev, g *generation) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if !m.wanted || reflect.DeepEqual(prev.mail.smtp, g.mail.smtp) {
+		return
+	}
+	m.halt()
+	m.start(g)
+}
+
+// stopMail stops the worker for good.
+func (a *App) stopMail() {
+	a.mail.mu.Lock()
+	defer a.mail.mu.Unlock()
+	a.mail.wanted = false
+	a.mail.halt()
 }

@@ -3,6 +3,7 @@ package app
 import (
 	"fmt"
 	"net/http"
+	"reflect"
 
 	"github.com/tether-id/tether/config"
 	"github.com/tether-id/tether/core"
@@ -13,23 +14,45 @@ import (
 )
 
 // Providers builds every configured provider. Nothing here touches the
-// network: discovery happens on first use, so tether starts even while a
-// provider is down (and dev mode can point at its own demo OP).
+// network: discovery happens on first use, so tether starts (and
+// reloads) even while a provider is down (and dev mode can point at its
+// own demo OP).
 func Providers(cfg *config.Config, client *http.Client) ([]core.Provider, error) {
+	out, _, err := providers(cfg, client, nil)
+	return out, err
+}
+
+// upstreamOf is a provider's protocol implementation with the settings
+// it was built from.
+type upstreamOf struct {
+	cfg config.Provider
+	up  provider.Provider
+}
+
+// providers builds every configured provider, keeping from prev (the
+// running configuration's, by id) the upstream of each whose settings
+// did not change, with its discovery and JWKS caches.
+func providers(cfg *config.Config, client *http.Client, prev map[string]upstreamOf) ([]core.Provider, map[string]upstreamOf, error) {
 	out := make([]core.Provider, 0, len(cfg.Providers))
+	ups := make(map[string]upstreamOf, len(cfg.Providers))
 	for i, pc := range cfg.Providers {
-		up, err := upstream(pc, client)
-		if err != nil {
-			return nil, fmt.Errorf("providers[%d] (%s): %w", i, pc.ID, err)
+		u, ok := prev[pc.ID]
+		if !ok || !reflect.DeepEqual(u.cfg, pc) {
+			up, err := upstream(pc, client)
+			if err != nil {
+				return nil, nil, fmt.Errorf("providers[%d] (%s): %w", i, pc.ID, err)
+			}
+			u = upstreamOf{cfg: pc, up: up}
 		}
+		ups[pc.ID] = u
 		out = append(out, core.Provider{
 			ID: pc.ID, Kind: pc.Kind, Name: pc.Name, Icon: pc.Icon, Enabled: pc.Enabled,
 			DirectSignIn: pc.DirectSignIn, LinkByVerifiedEmail: pc.LinkByVerifiedEmail,
 			RecheckEvery: pc.RecheckEvery.D(), PostLogoutRedirectURI: pc.PostLogoutRedirectURI,
-			Upstream: up,
+			Upstream: u.up,
 		})
 	}
-	return out, nil
+	return out, ups, nil
 }
 
 func claims(c config.Claims) oidc.Claims {
