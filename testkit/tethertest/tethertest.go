@@ -16,6 +16,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -109,6 +110,25 @@ func (s *Server) Close() {
 		s.HTTP.Close()
 		s.App.Close()
 	})
+}
+
+// Reload applies a configuration made by configure from a copy of the
+// running one (s.Config), as SIGHUP does with a file read again, and
+// makes it s.Config when it applies. The error is Reload's: the running
+// configuration then stays.
+func (s *Server) Reload(configure func(*config.Config)) (app.Reloaded, error) {
+	next := *s.Config
+	next.Providers = slices.Clone(next.Providers)
+	next.Clients = slices.Clone(next.Clients)
+	next.CORS.AllowedOrigins = slices.Clone(next.CORS.AllowedOrigins)
+	next.Web.RedirectAllowList = slices.Clone(next.Web.RedirectAllowList)
+	next.RateLimit.TrustedProxies = slices.Clone(next.RateLimit.TrustedProxies)
+	configure(&next)
+	r, err := s.App.Reload(&next)
+	if err == nil {
+		s.Config = &next
+	}
+	return r, err
 }
 
 // testWriter sends log lines to t.Log, so they show only for failures.
