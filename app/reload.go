@@ -105,7 +105,6 @@ func (a *App) Reload(cfg *config.Config) (Reloaded, error) {
 	}
 	a.gen.Store(g)
 	a.mail.reloaded(prev, g)
-	a.setLogLevel(&next)
 	r := Reloaded{Changed: config.Changed(prev.cfg, &next), Restart: restart}
 	changed := strings.Join(r.Changed, ",")
 	if changed == "" {
@@ -115,6 +114,7 @@ func (a *App) Reload(cfg *config.Config) (Reloaded, error) {
 	if len(restart) > 0 {
 		a.log.Warn("configuration changes need a restart; the running values stay until then", "keys", strings.Join(restart, ","))
 	}
+	a.setLogLevel(&next) // after the lines above, which a higher level would hide
 	return r, nil
 }
 

@@ -150,7 +150,7 @@ func (e *env) dev(args []string) error {
 	}
 	defer a.Close()
 	abs, _ := filepath.Abs(*data)
-	banner := func() {
+	banner := func() error {
 		fmt.Fprintf(e.stdout, `
 tether dev is running.
 
@@ -161,6 +161,7 @@ tether dev is running.
 Press Ctrl+C to stop.
 
 `, cfg.PublicURL, cfg.PublicURL, demoPath, demo.DemoPassword, outboxLine, abs)
+		return nil
 	}
 	return e.listenAndServe(a, log.With(slog.String("mode", "dev")), cfg.Listen, banner)
 }

@@ -1,6 +1,7 @@
 // Command tether runs the tether sign-in broker and administers it.
 //
-//	tether serve --config tether.yaml   production server (--cpuprofile FILE: diagnostics)
+//	tether serve --config tether.yaml   production server (--pid-file FILE; --cpuprofile FILE: diagnostics)
+//	tether reload --config tether.yaml  make the running server read its configuration again (SIGHUP)
 //	tether dev [--data DIR]             zero-config demo with a built-in OpenID provider
 //	tether migrate --config tether.yaml apply database migrations
 //	tether doctor --config tether.yaml  check every provider's setup
@@ -52,7 +53,10 @@ type env struct {
 const usage = `usage: tether <command> [flags]
 
 commands:
-  serve    --config FILE        run the server (--cpuprofile FILE: write a CPU profile until it stops)
+  serve    --config FILE        run the server (--pid-file FILE: write its process id there;
+                                --cpuprofile FILE: write a CPU profile until it stops)
+  reload   --config FILE        make the running server read its configuration again
+           | --pid-file FILE    (sends it SIGHUP; the server's log says what changed)
   dev      [--data DIR]         run a zero-config demo (SQLite, demo provider)
   migrate  --config FILE        apply database migrations
   doctor   --config FILE        check each provider: discovery, issuer, keys, redirect URIs
@@ -89,6 +93,8 @@ func (e *env) dispatch(args []string) error {
 	switch cmd {
 	case "serve":
 		return e.serve(rest)
+	case "reload":
+		return e.reload(rest)
 	case "dev":
 		return e.dev(rest)
 	case "migrate":
@@ -153,8 +159,15 @@ func (e *env) loadConfig(c configFlags) (*config.Config, error) {
 }
 
 func logger(cfg *config.Config, w io.Writer) *slog.Logger {
-	var level slog.Level
-	_ = level.UnmarshalText([]byte(cfg.Log.Level))
+	return leveledLogger(cfg, w, new(slog.LevelVar))
+}
+
+// leveledLogger is a logger whose level is level, set to log.level: a
+// reload sets it again (app.Options.LogLevel).
+func leveledLogger(cfg *config.Config, w io.Writer, level *slog.LevelVar) *slog.Logger {
+	var l slog.Level
+	_ = l.UnmarshalText([]byte(cfg.Log.Level))
+	level.Set(l)
 	opts := &slog.HandlerOptions{Level: level}
 	if cfg.Log.Format == "text" {
 		return slog.New(slog.NewTextHandler(w, opts))
@@ -165,8 +178,9 @@ func logger(cfg *config.Config, w io.Writer) *slog.Logger {
 func (e *env) serve(args []string) error {
 	fs := e.flags("serve")
 	var c configFlags
-	var cpuProfile string
+	var cpuProfile, pidFile string
 	fs.StringVar(&c.path, "config", "", "configuration file (YAML)")
+	fs.StringVar(&pidFile, "pid-file", "", "write the process id to `FILE` while serving, for tether reload (overrides pid_file)")
 	fs.StringVar(&cpuProfile, "cpuprofile", "", "diagnostics: write a CPU profile (pprof) of the server to `FILE`, from the moment it listens until it stops")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -175,12 +189,18 @@ func (e *env) serve(args []string) error {
 		fmt.Fprintln(e.stderr, "tether serve: --config FILE is required")
 		return errUsage
 	}
+	// SIGHUP reloads the configuration. Asked for before anything else,
+	// so that an early one never ends the process (its default action).
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 	cfg, err := config.Load(c.path, e.environ, config.Options{})
 	if err != nil {
 		return err
 	}
-	log := logger(cfg, e.stderr)
-	a, err := app.New(e.ctx, cfg, app.Options{Logger: log})
+	level := new(slog.LevelVar)
+	log := leveledLogger(cfg, e.stderr, level)
+	a, err := app.New(e.ctx, cfg, app.Options{Logger: log, LogLevel: level})
 	if err != nil {
 		return err
 	}
@@ -197,7 +217,49 @@ func (e *env) serve(args []string) error {
 		}()
 		log.Info("writing a CPU profile until shutdown", "file", cpuProfile)
 	}
-	return e.listenAndServe(a, log, cfg.Listen, nil)
+	stopReloads := make(chan struct{})
+	reloads := make(chan struct{})
+	go func() {
+		defer close(reloads)
+		for {
+			select {
+			case <-hup:
+				e.reloadFrom(a, log, c.path)
+			case <-stopReloads:
+				return
+			}
+		}
+	}()
+	defer func() { close(stopReloads); <-reloads }()
+	if pidFile == "" {
+		pidFile = cfg.PIDFile
+	}
+	// The process id is written once the server listens, and removed
+	// when it stops.
+	removePID := func() {}
+	defer func() { removePID() }()
+	ready := func() error {
+		if pidFile == "" {
+			return nil
+		}
+		var err error
+		removePID, err = writePIDFile(pidFile)
+		return err
+	}
+	return e.listenAndServe(a, log, cfg.Listen, ready)
+}
+
+// reloadFrom reads the configuration file again, with the environment
+// the server started with, and applies it (app.App.Reload, which logs
+// what changed). A file that does not load changes nothing; the log
+// names the key.
+func (e *env) reloadFrom(a *app.App, log *slog.Logger, path string) {
+	cfg, err := config.Load(path, e.environ, config.Options{})
+	if err != nil {
+		log.Error(app.NotReloaded, "err", err)
+		return
+	}
+	_, _ = a.Reload(cfg)
 }
 
 // startCPUProfile profiles the process into path until stop is called:
@@ -219,9 +281,9 @@ func startCPUProfile(path string) (stop func() error, err error) {
 }
 
 // listenAndServe listens on addr (and on metrics.listen when set),
-// calls banner once the ports are taken, and serves until the context
+// calls ready once the ports are taken, and serves until the context
 // ends.
-func (e *env) listenAndServe(a *app.App, log *slog.Logger, addr string, banner func()) error {
+func (e *env) listenAndServe(a *app.App, log *slog.Logger, addr string, ready func() error) error {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
@@ -237,8 +299,12 @@ func (e *env) listenAndServe(a *app.App, log *slog.Logger, addr string, banner f
 		log.Info("metrics listening", "addr", metricsAddr)
 	}
 	log.Info("tether listening", "addr", ln.Addr().String(), "public_url", a.Config.PublicURL, "version", versionString())
-	if banner != nil {
-		banner()
+	if err := ready(); err != nil {
+		ln.Close()
+		if mln != nil {
+			mln.Close()
+		}
+		return err
 	}
 	if e.listening != nil {
 		e.listening(ln.Addr().String(), metricsAddr)
