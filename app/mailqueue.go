@@ -118,10 +118,12 @@ func (m *mailing) start(g *generation) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	m.stop, m.done, m.running = cancel, make(chan struct{}), true
-	done := m.done
+	// The worker holds the service, not the generation and its surfaces.
+	svc, done := g.svc, m.done
+	opts := core.MailWorkerOptions{Sender: g.mail.sender, Lease: g.mail.lease, Observe: m.observe}
 	go func() {
 		defer close(done)
-		g.svc.RunMailWorker(ctx, core.MailWorkerOptions{Sender: g.mail.sender, Lease: g.mail.lease, Observe: m.observe})
+		svc.RunMailWorker(ctx, opts)
 	}()
 }
 
