@@ -1,7 +1,8 @@
 // Package app builds a running tether from a configuration: the store,
 // the providers, the core service and the HTTP server with every surface
-// registered. cmd/tether and end-to-end tests both start tether this way,
-// so tests exercise the same wiring as production.
+// registered; and builds it again from a reloaded configuration (Reload)
+// without stopping. cmd/tether and end-to-end tests both start tether
+// this way, so tests exercise the same wiring as production.
 package app
 
 import (
