@@ -232,6 +232,9 @@ func (a *App) build(cfg *config.Config, prev *generation) (*generation, error) {
 	})
 	lim := newLimits(cfg.RateLimit, prevLimits, opts.Now)
 	callbacks := api.NewCallbacks(cfg.PublicURL, cfg.Cloudreve.FrontendURL, providers)
+	// The binder's key, like the pages' CSRF key, derives from
+	// secret_key, which a reload keeps: cookies and forms made before a
+	// reload verify after it.
 	binder := httpx.NewBinder([]byte(cfg.SecretKey), cfg.PublicURL, cfg.Flows.TTL.D(), cfg.CORS.AllowedOrigins...)
 	cloudreve.New(svc, cloudreve.Options{
 		PublicURL: cfg.PublicURL, Callbacks: callbacks, Debug: cfg.Debug, Binder: binder,
