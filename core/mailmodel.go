@@ -121,16 +121,3 @@ type MailQueries interface {
 	// emptied. ErrNotFound if there is no such account.
 	DeleteUser(ctx context.Context, id string) error
 }
-
-// Audit events of the email flows.
-const (
-	EventVerifyEmailSent      EventKind = "verify_email_sent"
-	EventEmailVerified        EventKind = "email_verified"
-	EventPasswordResetRequest EventKind = "password_reset_requested"
-	EventPasswordReset        EventKind = "password_reset"
-	EventEmailChangeRequested EventKind = "email_change_requested"
-	EventEmailChanged         EventKind = "email_changed"
-	EventEmailLinkFailed      EventKind = "email_link_failed"
-	EventAccountDeleted       EventKind = "account_deleted"
-	EventOtherSessionsRevoked EventKind = "other_sessions_revoked"
-)

@@ -234,37 +234,6 @@ type TokenPair struct {
 	RefreshExpires time.Time
 }
 
-// EventKind names an audit event.
-type EventKind string
-
-const (
-	EventSignIn        EventKind = "sign_in"
-	EventSignInFailed  EventKind = "sign_in_failed"
-	EventSignUp        EventKind = "sign_up"
-	EventLink          EventKind = "link"
-	EventLinkFailed    EventKind = "link_failed"
-	EventUnlink        EventKind = "unlink"
-	EventRefresh       EventKind = "token_refresh"
-	EventRefreshReused EventKind = "token_reuse"
-	EventSignOut       EventKind = "sign_out"
-	// EventUpstreamRevoked: a refresh re-checked the session's upstream
-	// account and the provider said the grant or the account is gone, so
-	// the session was revoked.
-	EventUpstreamRevoked EventKind = "upstream_revoked"
-
-	// Events of tether's OpenID Provider: an app got a code for a
-	// person, redeemed it, refreshed its tokens; a person consented, or
-	// revoked an app's access; an app revoked a token.
-	EventAppAuthorize    EventKind = "app_authorize"
-	EventAppSignIn       EventKind = "app_sign_in"
-	EventAppRefresh      EventKind = "app_token_refresh"
-	EventAppReused       EventKind = "app_token_reuse"
-	EventAppConsent      EventKind = "app_consent"
-	EventAppRevoked      EventKind = "app_revoked"
-	EventAppTokenRevoked EventKind = "app_token_revoked"
-	EventAppSignOut      EventKind = "app_sign_out"
-)
-
 // Method says how a person proved who they are.
 type Method string
 
@@ -273,34 +242,14 @@ const (
 	MethodOpenID   Method = "openid"
 )
 
-// Event is one audit record: sign-ins, sign-ups, links, unlinks, refreshes
-// and failures. Events are stored and queryable by user; login_activity in
-// the Cloudreve settings is built from them.
-type Event struct {
-	ID         string
-	UserID     string // "" when the failure could not be tied to an account
-	Kind       EventKind
-	Method     Method
-	ProviderID string
-	ClientID   string // the app, for events of tether's OpenID Provider
-	Success    bool
-	IP         string
-	UserAgent  string
-	Detail     string // the error code on failures
-	At         time.Time
-}
-
-// EventQuery selects audit events.
-type EventQuery struct {
-	UserID string
-	Kinds  []EventKind
-	Limit  int
-}
-
 // Client describes who made a request, for audit events and rate limits.
 type Client struct {
 	IP        string
 	UserAgent string
+	// Actor is who acts through this client, for the audit events of
+	// what it changes; "" is the person at one of tether's surfaces
+	// (ActorUser). The admin CLI says AdminCLI.
+	Actor Actor
 }
 
 // Successor checks that next, the token that replaces old in a rotation,

@@ -1,6 +1,7 @@
 package core
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -206,13 +207,16 @@ func (s *Service) FirstEnabled(kind string) (Provider, bool) {
 func (s *Service) PasswordSignUpEnabled() bool { return s.opts.PasswordSignUp }
 
 // event completes an audit event: an id, the time, and who made the
-// request. Events of a change are recorded in the change's transaction.
+// request: its address, user agent and actor (the client's, unless the
+// event names its own). Events of a change are recorded in the change's
+// transaction.
 func (s *Service) event(e Event, c Client) Event {
 	e.ID = uuid.NewString()
 	if e.At.IsZero() {
 		e.At = s.now()
 	}
 	e.IP, e.UserAgent = c.IP, c.UserAgent
+	e.Actor = cmp.Or(e.Actor, c.Actor, ActorUser)
 	return e
 }
 

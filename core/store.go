@@ -32,6 +32,28 @@ type Store interface {
 	// Concurrent Updates may share one commit (SQLite's single writer
 	// batches them), each with its own result.
 	Update(ctx context.Context, fn func(q Queries) error) error
+	// AuditEvents returns the newest q.Limit events that q selects
+	// across accounts, newest first (by time, then by the order they
+	// were recorded), with Cursor set. It sees every committed event.
+	AuditEvents(ctx context.Context, q AuditQuery) ([]Event, error)
+	// FollowEvents returns the events q selects that come after the
+	// cursor after ("" is the start of the trail), in the order they
+	// were committed, at most q.Limit (all when <= 0), with Cursor set;
+	// and the cursor to follow from next: the last event's when q.Limit
+	// cut the list short, else one past every event it looked at, so
+	// that a reader skips what q did not select only once. It returns
+	// only events whose place is settled: where writers commit out of
+	// order (several connections to PostgreSQL), an event waits until
+	// every transaction that began before it has ended, so that no
+	// event ever appears behind a cursor already handed out. Polling
+	// FollowEvents with the cursor it returns misses no event and
+	// repeats none, whoever writes. A cursor that is not one of this
+	// store's is CodeInvalid (field "after").
+	FollowEvents(ctx context.Context, q AuditQuery, after EventCursor) ([]Event, EventCursor, error)
+	// EventsEnd returns the cursor after every settled event: following
+	// from it gives every event committed from then on.
+	EventsEnd(ctx context.Context) (EventCursor, error)
+
 	// Ping checks the database is reachable (readiness).
 	Ping(ctx context.Context) error
 	Close() error
@@ -189,7 +211,7 @@ type Queries interface {
 	// RecordEvent appends an audit event.
 	RecordEvent(ctx context.Context, e Event) error
 	// ListEvents returns the events of q.UserID, newest first, of the kinds
-	// in q.Kinds (all kinds when empty), at most q.Limit.
+	// in q.Kinds (all kinds when empty), at most q.Limit, with Cursor set.
 	ListEvents(ctx context.Context, q EventQuery) ([]Event, error)
 	// PurgeEvents deletes events older than before and returns how many.
 	PurgeEvents(ctx context.Context, before time.Time) (int, error)

@@ -350,6 +350,20 @@ func (s *Store) ListEvents(ctx context.Context, eq core.EventQuery) ([]core.Even
 	return reading(s, ctx, func(ctx context.Context, q *queries) ([]core.Event, error) { return q.ListEvents(ctx, eq) })
 }
 
+func (s *Store) AuditEvents(ctx context.Context, aq core.AuditQuery) ([]core.Event, error) {
+	return reading(s, ctx, func(ctx context.Context, q *queries) ([]core.Event, error) { return q.AuditEvents(ctx, aq) })
+}
+
+func (s *Store) FollowEvents(ctx context.Context, aq core.AuditQuery, after core.EventCursor) ([]core.Event, core.EventCursor, error) {
+	ctx, cancel := s.d.withTimeout(ctx)
+	defer cancel()
+	return s.read.FollowEvents(ctx, aq, after)
+}
+
+func (s *Store) EventsEnd(ctx context.Context) (core.EventCursor, error) {
+	return reading(s, ctx, func(ctx context.Context, q *queries) (core.EventCursor, error) { return q.EventsEnd(ctx) })
+}
+
 func (s *Store) PurgeEvents(ctx context.Context, before time.Time) (int, error) {
 	return s.purge(ctx, purgeEvents, before)
 }

@@ -617,3 +617,120 @@ func TestPreparedStatements(t *testing.T) {
 		})
 	}
 }
+
+// TestMigrateKeepsEvents upgrades a version 5 database with events: they
+// keep their order in the trail, get the actor their kind implies, and
+// the events recorded afterwards follow them.
+func TestMigrateKeepsEvents(t *testing.T) {
+	eachDatabase(t, func(t *testing.T, dsn func(testing.TB) string) {
+		ctx := context.Background()
+		s := openDSN(t, dsn(t))
+		all := s.migrations
+		s.migrations = all[:5]
+		if err := s.Migrate(ctx); err != nil {
+			t.Fatal(err)
+		}
+		at := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+		old := []struct{ id, kind, detail, wantActor, wantDetail string }{
+			{"e1", "sign_in", "", "user", ""},
+			{"e2", "upstream_revoked", "upstream_revoked", "system", "upstream_revoked"},
+			{"e3", "account_deleted", "admin", "admin:cli", ""},
+			{"e4", "account_deleted", "self", "user", ""},
+			{"e5", "sign_in_failed", "wrong_password", "user", "wrong_password"},
+		}
+		for i, e := range old {
+			// Recorded with times out of order: the trail keeps the order of the rows.
+			if _, err := s.db.ExecContext(ctx, sqlText(`INSERT INTO events (id, user_id, kind, method, provider_id, success, ip, user_agent, detail, at, client_id)
+				VALUES ($1, 'u1', $2, '', '', true, '192.0.2.1', 'curl', $3, $4, '')`)[s.d.id], e.id, e.kind, e.detail, s.d.timeArg(at.Add(-time.Duration(i)*time.Minute))); err != nil {
+				t.Fatal(err)
+			}
+		}
+		s.migrations = all
+		if err := s.Migrate(ctx); err != nil {
+			t.Fatal(err)
+		}
+		must := func(err error) {
+			t.Helper()
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		must(s.RecordEvent(ctx, core.Event{ID: "e6", UserID: "u1", Kind: core.EventSignOut, Actor: core.ActorUser, At: at}))
+		var got []core.Event
+		var after core.EventCursor
+		for len(got) < 6 {
+			page, next, err := s.FollowEvents(ctx, core.AuditQuery{}, after)
+			must(err)
+			got, after = append(got, page...), next
+			if len(page) == 0 {
+				time.Sleep(5 * time.Millisecond)
+			}
+		}
+		if len(got) != 6 {
+			t.Fatalf("%d events", len(got))
+		}
+		for i, e := range old {
+			if g := got[i]; g.ID != e.id || string(g.Actor) != e.wantActor || g.Detail != e.wantDetail || g.IP != "192.0.2.1" {
+				t.Errorf("event %d: %+v, want %s with actor %s and detail %q", i, g, e.id, e.wantActor, e.wantDetail)
+			}
+		}
+		if got[5].ID != "e6" {
+			t.Errorf("the new event: %+v", got[5])
+		}
+	})
+}
+
+// TestFollowCommitOrder: on PostgreSQL, the transaction that recorded an
+// event first may commit last. A follower must not hand out a cursor
+// past an event that has yet to commit: while the older transaction
+// runs it sees neither event, though the younger one has committed (it is
+// in AuditEvents), then both, in order.
+func TestFollowCommitOrder(t *testing.T) {
+	s := migrated(t, pgtest.URL(t))
+	ctx := context.Background()
+	ea := core.Event{ID: "first", UserID: "u", Kind: core.EventSignIn, Actor: core.ActorUser, At: time.Now()}
+	eb := core.Event{ID: "second", UserID: "u", Kind: core.EventSignIn, Actor: core.ActorUser, At: time.Now()}
+	recorded, release, done := make(chan struct{}), make(chan struct{}), make(chan error, 1)
+	var once, releaseOnce sync.Once
+	let := func() { releaseOnce.Do(func() { close(release) }) }
+	defer let()
+	go func() {
+		done <- s.Update(ctx, func(q core.Queries) error {
+			if err := q.RecordEvent(ctx, ea); err != nil {
+				return err
+			}
+			once.Do(func() { close(recorded) })
+			<-release
+			return nil
+		})
+	}()
+	<-recorded
+	if err := s.RecordEvent(ctx, eb); err != nil {
+		t.Fatal(err)
+	}
+	committed, err := s.AuditEvents(ctx, core.AuditQuery{})
+	if err != nil || len(committed) != 1 || committed[0].ID != eb.ID {
+		t.Fatalf("AuditEvents while the first transaction runs: %+v, %v", committed, err)
+	}
+	got, c, err := s.FollowEvents(ctx, core.AuditQuery{}, "")
+	if err != nil || len(got) != 0 {
+		t.Fatalf("FollowEvents while the first transaction runs: %+v, %v", got, err)
+	}
+	let()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	for len(got) < 2 {
+		page, next, err := s.FollowEvents(ctx, core.AuditQuery{}, c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, c = append(got, page...), next
+		if len(page) == 0 {
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	if len(got) != 2 || got[0].ID != ea.ID || got[1].ID != eb.ID {
+		t.Fatalf("FollowEvents after both committed: %+v", got)
+	}
+}

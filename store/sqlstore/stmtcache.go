@@ -25,7 +25,7 @@ import (
 // PostgreSQL's pgx caches prepared statements per connection itself.
 
 // maxStmts bounds the statements a cache keeps; past it, new texts run
-// unprepared (ListEvents builds its text from the query).
+// unprepared (the queries of events build their text from the filter).
 const maxStmts = 256
 
 // stmtCache holds prepared statements of one *sql.DB by SQL text.

@@ -325,6 +325,11 @@ func sameEvents(t *testing.T, got, want []core.Event) {
 	}
 	for i := range got {
 		fixTime(&got[i].At, want[i].At)
+		// The store gives every event it reads its cursor.
+		if got[i].Cursor == "" {
+			t.Fatalf("event %d has no cursor: %+v", i, got[i])
+		}
+		got[i].Cursor = want[i].Cursor
 		if !reflect.DeepEqual(got[i], want[i]) {
 			t.Fatalf("event %d:\n got %+v\nwant %+v", i, got[i], want[i])
 		}
