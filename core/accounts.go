@@ -73,8 +73,9 @@ func (s *Service) SignUp(ctx context.Context, n NewUser, c Client) (User, error)
 	return u, nil
 }
 
-// CreateUser validates n and stores the account (the admin CLI).
-func (s *Service) CreateUser(ctx context.Context, n NewUser) (User, error) {
+// CreateUser validates n and stores the account (the admin CLI), with
+// its account_created event; c says who acted (AdminCLI).
+func (s *Service) CreateUser(ctx context.Context, n NewUser, c Client) (User, error) {
 	u, err := s.newUser(n)
 	if err != nil {
 		return User{}, err
@@ -82,7 +83,13 @@ func (s *Service) CreateUser(ctx context.Context, n NewUser) (User, error) {
 	if err := s.checkEmailFree(ctx, u); err != nil {
 		return User{}, err
 	}
-	if err := s.store.CreateUser(ctx, u); err != nil {
+	err = s.store.Update(ctx, func(q Queries) error {
+		if err := q.CreateUser(ctx, u); err != nil {
+			return err
+		}
+		return q.RecordEvent(ctx, s.event(Event{UserID: u.ID, Kind: EventAccountCreated, Success: true}, c))
+	})
+	if err != nil {
 		return User{}, internal(err)
 	}
 	return u, nil
@@ -272,15 +279,18 @@ func (s *Service) activeUser(ctx context.Context, id string) (User, error) {
 	return u, nil
 }
 
-// UpdateUser applies an admin change. Banning or deactivating an account,
-// or changing its password, revokes its refresh tokens.
-func (s *Service) UpdateUser(ctx context.Context, id string, change func(*User) error) (User, error) {
+// UpdateUser applies an admin change, c being who made it (AdminCLI).
+// Banning or deactivating an account, or changing its password, revokes
+// its refresh tokens. Each thing the change changed is an audit event in
+// the same transaction (changeEvents). A new address must be valid and
+// not another account's.
+func (s *Service) UpdateUser(ctx context.Context, id string, change func(*User) error, c Client) (User, error) {
 	var u User
 	err := s.store.Update(ctx, func(q Queries) error {
-		var revoke bool
+		var before User
 		var err error
 		u, err = q.UpdateUser(ctx, id, func(u *User) error {
-			before := *u
+			before = *u
 			if err := change(u); err != nil {
 				return err
 			}
@@ -288,13 +298,32 @@ func (s *Service) UpdateUser(ctx context.Context, id string, change func(*User) 
 				return Invalid("status", "Unknown status %q", u.Status)
 			}
 			u.Permissions = NormalizePermissions(u.Permissions)
-			revoke = u.Status != StatusActive || u.PasswordHash != before.PasswordHash
+			if u.Email != before.Email {
+				if u.Email, err = ParseEmail("email", u.Email); err != nil {
+					return err
+				}
+			}
 			return nil
 		})
-		if err != nil || !revoke {
+		if err != nil {
 			return err
 		}
-		return q.RevokeUserRefreshTokens(ctx, id, s.now())
+		if EmailKey(u.Email) != EmailKey(before.Email) {
+			if err := addressFree(ctx, q, u.ID, u.Email); err != nil {
+				return err
+			}
+		}
+		if u.Status != StatusActive || u.PasswordHash != before.PasswordHash {
+			if err := q.RevokeUserRefreshTokens(ctx, id, s.now()); err != nil {
+				return err
+			}
+		}
+		for _, e := range changeEvents(before, u) {
+			if err := q.RecordEvent(ctx, s.event(e, c)); err != nil {
+				return err
+			}
+		}
+		return nil
 	})
 	if err != nil {
 		return User{}, internal(err)
@@ -302,13 +331,73 @@ func (s *Service) UpdateUser(ctx context.Context, id string, change func(*User) 
 	return u, nil
 }
 
-// SetPassword validates and hashes pw and stores it, revoking sessions.
-func (s *Service) SetPassword(ctx context.Context, id, pw string) error {
+// changeEvents are the audit events of an admin's change from before to
+// after: one per thing changed, none for what stayed.
+func changeEvents(before, after User) []Event {
+	var out []Event
+	add := func(kind EventKind, detail string) {
+		out = append(out, Event{UserID: after.ID, Kind: kind, Success: true, Detail: detail})
+	}
+	banned := func(s Status) bool { return s == StatusManualBanned || s == StatusSysBanned }
+	if before.Status != after.Status {
+		switch {
+		case banned(after.Status):
+			add(EventBan, string(after.Status))
+		case banned(before.Status):
+			add(EventUnban, string(after.Status))
+		case after.Status == StatusInactive:
+			add(EventDeactivate, "")
+		default:
+			add(EventActivate, "")
+		}
+	}
+	for _, p := range after.Permissions {
+		if !before.Can(p) {
+			add(EventGrant, p)
+		}
+	}
+	for _, p := range before.Permissions {
+		if !after.Can(p) {
+			add(EventRevoke, p)
+		}
+	}
+	if before.PasswordHash != after.PasswordHash {
+		add(EventPasswordChanged, "")
+	}
+	if before.Email != after.Email {
+		add(EventEmailChanged, "")
+	}
+	if before.EmailVerified != after.EmailVerified {
+		if after.EmailVerified {
+			add(EventEmailVerified, "")
+		} else {
+			add(EventEmailUnverified, "")
+		}
+	}
+	var fields []string
+	if before.Nickname != after.Nickname {
+		fields = append(fields, "nickname")
+	}
+	if before.Avatar != after.Avatar {
+		fields = append(fields, "avatar")
+	}
+	if before.Language != after.Language {
+		fields = append(fields, "language")
+	}
+	if fields != nil {
+		add(EventProfileChanged, strings.Join(fields, ","))
+	}
+	return out
+}
+
+// SetPassword validates and hashes pw and stores it, revoking sessions;
+// c is who did it (AdminCLI).
+func (s *Service) SetPassword(ctx context.Context, id, pw string, c Client) error {
 	h, err := s.hashPassword(pw)
 	if err != nil {
 		return err
 	}
-	_, err = s.UpdateUser(ctx, id, func(u *User) error { u.PasswordHash = h; return nil })
+	_, err = s.UpdateUser(ctx, id, func(u *User) error { u.PasswordHash = h; return nil }, c)
 	return err
 }
 

@@ -175,7 +175,7 @@ func (e *env) link(t testing.TB, userID, providerID string, id provider.Identity
 
 func (e *env) passwordUser(t testing.TB, email string, verified bool) core.User {
 	t.Helper()
-	u, err := e.svc.CreateUser(context.Background(), core.NewUser{Email: email, Password: "password123", EmailVerified: verified})
+	u, err := e.svc.CreateUser(context.Background(), core.NewUser{Email: email, Password: "password123", EmailVerified: verified}, core.AdminCLI)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -341,7 +341,7 @@ func (e *env) withStatus(t *testing.T, id provider.Identity, s core.Status) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.svc.UpdateUser(context.Background(), r.User.ID, func(u *core.User) error { u.Status = s; return nil }); err != nil {
+	if _, err := e.svc.UpdateUser(context.Background(), r.User.ID, func(u *core.User) error { u.Status = s; return nil }, core.AdminCLI); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := e.svc.Refresh(context.Background(), r.Tokens.RefreshToken, core.Client{}); core.ErrorCode(err) != core.CodeInvalidCredential {
@@ -428,7 +428,7 @@ func TestUnlinkGuard(t *testing.T) {
 	}
 	wantCode(t, e.svc.Unlink(ctx, u.ID, "corp", core.Client{}), core.CodeLastSignInMethod)
 
-	if err := e.svc.SetPassword(ctx, u.ID, "a new password"); err != nil {
+	if err := e.svc.SetPassword(ctx, u.ID, "a new password", core.AdminCLI); err != nil {
 		t.Fatal(err)
 	}
 	if err := e.svc.Unlink(ctx, u.ID, "corp", core.Client{}); err != nil {

@@ -1,6 +1,9 @@
 package core
 
-import "context"
+import (
+	"cmp"
+	"context"
+)
 
 // Account deletion. The owner deletes the account after proving again
 // who they are (Proof), or an admin does (tether user delete). One
@@ -16,7 +19,8 @@ import "context"
 type DeleteRequest struct {
 	UserID string
 	Proof  Proof
-	// Admin skips the proof: the admin CLI.
+	// Admin skips the proof: the admin CLI, which passes AdminCLI as the
+	// client.
 	Admin bool
 }
 
@@ -42,10 +46,6 @@ func (s *Service) DeleteAccount(ctx context.Context, r DeleteRequest, c Client) 
 		}
 		notice = &msg
 	}
-	by := "self"
-	if r.Admin {
-		by = "admin"
-	}
 	err = s.store.Update(ctx, func(q Queries) error {
 		if err := q.DeleteUser(ctx, u.ID); err != nil {
 			return err
@@ -55,13 +55,14 @@ func (s *Service) DeleteAccount(ctx context.Context, r DeleteRequest, c Client) 
 				return err
 			}
 		}
-		// No client: the deletion keeps no personal data of the request.
-		return q.RecordEvent(ctx, s.event(Event{UserID: u.ID, Kind: EventAccountDeleted, Success: true, Detail: by}, Client{}))
+		// Only the actor of the client: the deletion keeps no personal
+		// data of the request.
+		return q.RecordEvent(ctx, s.event(Event{UserID: u.ID, Kind: EventAccountDeleted, Success: true}, Client{Actor: c.Actor}))
 	})
 	if err != nil {
 		return internal(err)
 	}
-	s.log.InfoContext(ctx, "account deleted", "user", u.ID, "by", by)
+	s.log.InfoContext(ctx, "account deleted", "user", u.ID, "by", cmp.Or(c.Actor, ActorUser))
 	if notice != nil {
 		s.wakeMail()
 	}

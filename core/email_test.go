@@ -204,7 +204,7 @@ func TestVerifyEmailLinkRules(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, _, third := e.lastLink(t, "bo@example.test")
-	if _, err := e.svc.UpdateUser(ctx, u.ID, func(x *core.User) error { x.Email = "bo2@example.test"; return nil }); err != nil {
+	if _, err := e.svc.UpdateUser(ctx, u.ID, func(x *core.User) error { x.Email = "bo2@example.test"; return nil }, core.AdminCLI); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := e.svc.VerifyEmail(ctx, id, third, client); !isReason(err, core.ErrLinkOtherAddress) {
@@ -309,7 +309,7 @@ func TestPasswordReset(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, _, secret = e.lastLink(t, "di@example.test")
-	if err := e.svc.SetPassword(ctx, u.ID, "admin set this"); err != nil {
+	if err := e.svc.SetPassword(ctx, u.ID, "admin set this", core.AdminCLI); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := e.svc.ResetPassword(ctx, id, secret, "new password 3", client); !isReason(err, core.ErrLinkPasswordChanged) {
@@ -340,7 +340,7 @@ func TestPasswordResetWho(t *testing.T) {
 		t.Fatal(err)
 	}
 	banned := e.passwordUser(t, "banned@example.test", true)
-	if _, err := e.svc.UpdateUser(ctx, banned.ID, func(u *core.User) error { u.Status = core.StatusManualBanned; return nil }); err != nil {
+	if _, err := e.svc.UpdateUser(ctx, banned.ID, func(u *core.User) error { u.Status = core.StatusManualBanned; return nil }, core.AdminCLI); err != nil {
 		t.Fatal(err)
 	}
 	for _, a := range []string{"unowned@example.test", "owned@example.test", "banned@example.test", "nobody@example.test"} {
@@ -435,7 +435,7 @@ func TestEmailChange(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, _, secret = e.lastLink(t, "third@example.test")
-	if _, err := e.svc.UpdateUser(ctx, u.ID, func(x *core.User) error { x.Email = "admin-set@example.test"; return nil }); err != nil {
+	if _, err := e.svc.UpdateUser(ctx, u.ID, func(x *core.User) error { x.Email = "admin-set@example.test"; return nil }, core.AdminCLI); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := e.svc.ConfirmEmailChange(ctx, id, secret, client); !isReason(err, core.ErrLinkOtherAddress) {

@@ -43,7 +43,7 @@ func (s *Service) RequestEmailChange(ctx context.Context, userID, newAddress, la
 	if err := s.reauth(ctx, u, p); err != nil {
 		return err
 	}
-	if err := s.addressFree(ctx, u.ID, address); err != nil {
+	if err := addressFree(ctx, s.store, u.ID, address); err != nil {
 		return err
 	}
 	l, link := s.newLink(LinkChangeEmail, u, address, EmailKey(u.Email), s.opts.Mail.ChangeTTL)
@@ -67,9 +67,10 @@ func (s *Service) RequestEmailChange(ctx context.Context, userID, newAddress, la
 	return nil
 }
 
-// addressFree refuses an address that another account owns.
-func (s *Service) addressFree(ctx context.Context, userID, address string) error {
-	other, err := s.store.GetUserByEmail(ctx, address)
+// addressFree refuses an address that another account owns. q is the
+// store, or the transaction that gives the account the address.
+func addressFree(ctx context.Context, q Queries, userID, address string) error {
+	other, err := q.GetUserByEmail(ctx, address)
 	switch {
 	case errors.Is(err, ErrNotFound):
 		return nil
@@ -90,7 +91,7 @@ func (s *Service) ConfirmEmailChange(ctx context.Context, userID, secret string,
 	if err != nil {
 		return User{}, s.linkFailed(ctx, l, err, c)
 	}
-	if err := s.addressFree(ctx, userID, l.Email); err != nil {
+	if err := addressFree(ctx, s.store, userID, l.Email); err != nil {
 		return User{}, err
 	}
 	var notice *mailMessage

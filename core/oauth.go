@@ -410,15 +410,19 @@ func (s *Service) ExchangeCode(ctx context.Context, app App, code, redirectURI, 
 		if err != nil {
 			return err
 		}
+		// A refused code is used up all the same, with its event.
+		failed := func(why error) error {
+			return q.RecordEvent(ctx, s.event(Event{UserID: ac.UserID, Kind: EventAppSignIn, ClientID: app.ID, Detail: string(ErrorCode(why))}, c))
+		}
 		if refused = checkCode(ac, app, redirectURI, verifier); refused != nil {
-			return nil // the code is used up all the same
+			return failed(refused)
 		}
 		if u, err = q.GetUser(ctx, ac.UserID); err != nil {
 			return err
 		}
 		if err := u.CheckCanSignIn(); err != nil {
 			refused = ErrInvalidGrant
-			return nil
+			return failed(err)
 		}
 		ses = Session{
 			ID: ac.SessionID, UserID: u.ID, ClientID: app.ID, Scopes: ac.Scopes, Method: methodOf(ac.AMR),
@@ -523,7 +527,7 @@ func (s *Service) RefreshApp(ctx context.Context, app App, refresh, scope string
 		err = u.CheckCanSignIn()
 	}
 	if err != nil && unused {
-		_ = s.endSession(ctx, hash, now, err)
+		_ = s.endSession(ctx, hash, now, err, Event{UserID: ses.UserID, Kind: EventAppRefresh, ClientID: app.ID}, c)
 		return AppTokens{}, ErrInvalidGrant
 	}
 	// The upstream account behind the sign-in that authorized the app is
@@ -536,7 +540,7 @@ func (s *Service) RefreshApp(ctx context.Context, app App, refresh, scope string
 		parent, err = s.store.GetSession(ctx, ses.Parent)
 		if err == nil && parent.RevokedAt.IsZero() && now.Before(parent.ExpiresAt) {
 			if chk, err = s.recheck(ctx, parent, c); errors.Is(err, ErrUpstreamRevoked) {
-				_ = s.endSession(ctx, hash, now, err)
+				_ = s.endSession(ctx, hash, now, err, Event{UserID: ses.UserID, Kind: EventAppRefresh, ClientID: app.ID}, c)
 				return AppTokens{}, ErrInvalidGrant
 			}
 			if err != nil {

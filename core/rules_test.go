@@ -58,7 +58,7 @@ func TestOAuthPermission(t *testing.T) {
 	}
 	// A link started before the permission went.
 	state := e.prepare(t, core.PrepareRequest{ProviderID: "corp", Purpose: core.PurposeLink, UserID: u.ID})
-	if _, err := e.svc.UpdateUser(ctx, u.ID, func(x *core.User) error { x.Permissions = nil; return nil }); err != nil {
+	if _, err := e.svc.UpdateUser(ctx, u.ID, func(x *core.User) error { x.Permissions = nil; return nil }, core.AdminCLI); err != nil {
 		t.Fatal(err)
 	}
 	_, err := e.finish(state, "corp", e.up["corp"].code(provider.Identity{Subject: "p2"}), u.ID)

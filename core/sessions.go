@@ -123,7 +123,7 @@ func (s *Service) Refresh(ctx context.Context, refresh string, c Client) (TokenP
 			err = u.CheckCanSignIn()
 		}
 		if err != nil {
-			return TokenPair{}, s.endSession(ctx, hash, now, err)
+			return TokenPair{}, s.endSession(ctx, hash, now, err, Event{UserID: old.UserID, Kind: EventRefresh}, c)
 		}
 	}
 	ses, err := s.store.GetSession(ctx, old.ChainID)
@@ -178,12 +178,17 @@ func (s *Service) Refresh(ctx context.Context, refresh string, c Client) (TokenP
 }
 
 // endSession revokes the session of the refresh token with hash because
-// its account may not sign in any more (why), and returns the error to
-// answer with.
-func (s *Service) endSession(ctx context.Context, hash string, now time.Time, why error) error {
+// its account may not sign in any more (why), with e, the refused
+// refresh's event (Detail, why's code), and returns the error to answer
+// with. A deleted account (why is ErrNotFound) gets no event: its events
+// keep nothing of a request.
+func (s *Service) endSession(ctx context.Context, hash string, now time.Time, why error, e Event, c Client) error {
 	err := s.store.Update(ctx, func(q Queries) error {
-		_, err := q.RevokeRefreshChain(ctx, hash, now)
-		return err
+		if _, err := q.RevokeRefreshChain(ctx, hash, now); err != nil || errors.Is(why, ErrNotFound) {
+			return err
+		}
+		e.Detail = string(ErrorCode(why))
+		return q.RecordEvent(ctx, s.event(e, c))
 	})
 	if err != nil && !errors.Is(err, ErrInvalidToken) {
 		return internal(err)

@@ -449,7 +449,11 @@ func (fin *finish) signInOnce(id Identity) (FinishResult, error) {
 					// provider; linking this one silently would be wrong.
 					return ErrEmailTaken
 				}
-				return err
+				if err != nil {
+					return err
+				}
+				return q.RecordEvent(ctx, s.event(Event{UserID: owner.ID, Kind: EventLink, Method: MethodOpenID, ProviderID: id.ProviderID,
+					Success: true, Detail: "verified_email"}, fin.r.Client))
 			})
 			if err == nil {
 				s.log.InfoContext(ctx, "identity linked by verified email", "user", owner.ID, "provider", p.ID)
@@ -580,8 +584,21 @@ func upstreamError(err error) error {
 
 // Unlink removes the user's identity of providerID, unless it is the last
 // way the account can sign in: a passwordless account must keep at least
-// one identity of an enabled provider.
+// one identity of an enabled provider. A refusal of an account that
+// exists is an unlink_failed event.
 func (s *Service) Unlink(ctx context.Context, userID, providerID string, c Client) error {
+	err := s.unlink(ctx, userID, providerID, c)
+	if code := ErrorCode(err); code != "" && code != CodeInternal && !errors.Is(err, ErrInvalidToken) {
+		e := Event{UserID: userID, Kind: EventUnlinkFailed, Method: MethodOpenID, Detail: string(code)}
+		if _, ok := s.byID[providerID]; ok {
+			e.ProviderID = providerID // a configured one: the request's may be anything
+		}
+		s.record(ctx, e, c)
+	}
+	return err
+}
+
+func (s *Service) unlink(ctx context.Context, userID, providerID string, c Client) error {
 	if _, err := s.linkingUser(ctx, userID); err != nil {
 		return err
 	}

@@ -145,11 +145,11 @@ func TestAccountChangesEndAppSessions(t *testing.T) {
 		do   func(u core.User) error
 	}{
 		{"ban", func(u core.User) error {
-			_, err := e.App.Service.UpdateUser(context.Background(), u.ID, func(u *core.User) error { u.Status = core.StatusManualBanned; return nil })
+			_, err := e.App.Service.UpdateUser(context.Background(), u.ID, func(u *core.User) error { u.Status = core.StatusManualBanned; return nil }, core.AdminCLI)
 			return err
 		}},
 		{"new password", func(u core.User) error {
-			return e.App.Service.SetPassword(context.Background(), u.ID, "another password 123")
+			return e.App.Service.SetPassword(context.Background(), u.ID, "another password 123", core.AdminCLI)
 		}},
 	} {
 		t.Run(change.name, func(t *testing.T) {

@@ -256,13 +256,13 @@ func TestBrowserEmailLinkProblems(t *testing.T) {
 	for _, l := range langs(t) {
 		tb := e.tab(t, l.accept)
 		// Another address: the admin changed it.
-		if _, err := e.svc().UpdateUser(ctx(t), u.ID, func(x *core.User) error { x.Email = "moved-" + address; return nil }); err != nil {
+		if _, err := e.svc().UpdateUser(ctx(t), u.ID, func(x *core.User) error { x.Email = "moved-" + address; return nil }, core.AdminCLI); err != nil {
 			t.Fatal(err)
 		}
 		tb.open(verify)
 		tb.want(l.t("err_link_other_address"))
 		tb.shoot(l.prefix + "-link-other-address")
-		if _, err := e.svc().UpdateUser(ctx(t), u.ID, func(x *core.User) error { x.Email = address; return nil }); err != nil {
+		if _, err := e.svc().UpdateUser(ctx(t), u.ID, func(x *core.User) error { x.Email = address; return nil }, core.AdminCLI); err != nil {
 			t.Fatal(err)
 		}
 		// Expired.

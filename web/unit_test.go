@@ -312,7 +312,7 @@ func TestEveryProblemRenders(t *testing.T) {
 // and __Host- prefixed.
 func TestSecureCookies(t *testing.T) {
 	h := newTestHandler(t, "https://tether.example")
-	if _, err := h.svc.CreateUser(context.Background(), core.NewUser{Email: "s@example.test", Password: "correct horse"}); err != nil {
+	if _, err := h.svc.CreateUser(context.Background(), core.NewUser{Email: "s@example.test", Password: "correct horse"}, core.AdminCLI); err != nil {
 		t.Fatal(err)
 	}
 	mux := http.NewServeMux()

@@ -341,7 +341,7 @@ func TestNoOpenRedirect(t *testing.T) {
 	e := startEnv(t, envOptions{configure: func(c *config.Config) {
 		c.Web.RedirectAllowList = []string{"https://app.example", "https://files.example/drive/"}
 	}})
-	if _, err := e.svc().CreateUser(ctx(t), core.NewUser{Email: "o@example.test", Password: "correct horse"}); err != nil {
+	if _, err := e.svc().CreateUser(ctx(t), core.NewUser{Email: "o@example.test", Password: "correct horse"}, core.AdminCLI); err != nil {
 		t.Fatal(err)
 	}
 	for _, c := range []struct{ redirect, want string }{
@@ -480,7 +480,7 @@ func TestCallbackErrors(t *testing.T) {
 		wantText(t, u.get(cb), en("callback_signin", "Strict SSO"), en("err_identity_not_linked"))
 	})
 	t.Run("email taken", func(t *testing.T) {
-		if _, err := e.svc().CreateUser(ctx(t), core.NewUser{Email: testpeer.Bob.Email, Password: "correct horse"}); err != nil {
+		if _, err := e.svc().CreateUser(ctx(t), core.NewUser{Email: testpeer.Bob.Email, Password: "correct horse"}, core.AdminCLI); err != nil {
 			t.Fatal(err)
 		}
 		u := e.user(t)
@@ -523,7 +523,7 @@ func TestCallbackErrors(t *testing.T) {
 			u.signUp(string(status)+"@example.test", "correct horse")
 			u.follow(upstream(t, e.zit, u.startProvider("strict", true), testpeer.Alice))
 			id := accountID(t, e, string(status)+"@example.test")
-			if _, err := e.svc().UpdateUser(ctx(t), id, func(x *core.User) error { x.Status = status; return nil }); err != nil {
+			if _, err := e.svc().UpdateUser(ctx(t), id, func(x *core.User) error { x.Status = status; return nil }, core.AdminCLI); err != nil {
 				t.Fatal(err)
 			}
 			v := e.user(t)
@@ -533,7 +533,7 @@ func TestCallbackErrors(t *testing.T) {
 				key = "err_inactive"
 			}
 			wantText(t, p, en(key))
-			if _, err := e.svc().UpdateUser(ctx(t), id, func(x *core.User) error { x.Status = core.StatusActive; return nil }); err != nil {
+			if _, err := e.svc().UpdateUser(ctx(t), id, func(x *core.User) error { x.Status = core.StatusActive; return nil }, core.AdminCLI); err != nil {
 				t.Fatal(err)
 			}
 			if err := e.svc().Unlink(ctx(t), id, "strict", core.Client{}); err != nil {

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/tether-id/tether/config"
+	"github.com/tether-id/tether/core"
 	"github.com/tether-id/tether/testkit/mailtest"
 	"github.com/tether-id/tether/testkit/tethertest"
 )
@@ -111,7 +112,7 @@ func TestPasswordResetRoutes(t *testing.T) {
 	// no longer works.
 	ok(t, c.call("POST", "/api/v4/user/reset", map[string]any{"email": address}, ""), nil)
 	_, first := tethertest.TakeMail(t, mp, address)
-	if err := e.srv.App.Service.SetPassword(t.Context(), id, "set by an admin"); err != nil {
+	if err := e.srv.App.Service.SetPassword(t.Context(), id, "set by an admin", core.AdminCLI); err != nil {
 		t.Fatal(err)
 	}
 	want(t, reset(id, "another password", first.Query().Get("secret")), 40030, "password was changed")

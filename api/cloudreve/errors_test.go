@@ -447,7 +447,7 @@ func TestBannedAndInactive(t *testing.T) {
 
 func setStatus(t *testing.T, e *env, id string, s core.Status) {
 	t.Helper()
-	if _, err := e.srv.App.Service.UpdateUser(context.Background(), id, func(u *core.User) error { u.Status = s; return nil }); err != nil {
+	if _, err := e.srv.App.Service.UpdateUser(context.Background(), id, func(u *core.User) error { u.Status = s; return nil }, core.AdminCLI); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -576,7 +576,7 @@ func TestOAuthPermission(t *testing.T) {
 	u, bearer := c.passwordAccount("oscar@example.test")
 	ok(t, c.finishPartner(c.startPartner(0, bearer), bearer), nil) // linked while allowed
 	started := c.startOIDC(0, bearer)
-	if _, err := e.srv.App.Service.UpdateUser(t.Context(), u.ID, func(x *core.User) error { x.Permissions = nil; return nil }); err != nil {
+	if _, err := e.srv.App.Service.UpdateUser(t.Context(), u.ID, func(x *core.User) error { x.Permissions = nil; return nil }, core.AdminCLI); err != nil {
 		t.Fatal(err)
 	}
 	want(t, c.finish(started, 2, bearer), 403, "Missing permissions")

@@ -269,7 +269,7 @@ func testAvatar(t *testing.T, e *env, c *client, u cloudreveUser, picture string
 		t.Errorf("avatar of an unknown account: HTTP %d", x.resp.StatusCode)
 	}
 	setAvatar := func(a string) {
-		if _, err := e.srv.App.Service.UpdateUser(t.Context(), u.ID, func(x *core.User) error { x.Avatar = a; return nil }); err != nil {
+		if _, err := e.srv.App.Service.UpdateUser(t.Context(), u.ID, func(x *core.User) error { x.Avatar = a; return nil }, core.AdminCLI); err != nil {
 			t.Fatal(err)
 		}
 	}

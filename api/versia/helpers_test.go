@@ -215,7 +215,7 @@ func (e *env) user(email string) (core.User, string) {
 // update changes an account as an admin would (tether user set).
 func (e *env) update(id string, change func(*core.User)) {
 	e.t.Helper()
-	if _, err := e.App.Service.UpdateUser(context.Background(), id, func(u *core.User) error { change(u); return nil }); err != nil {
+	if _, err := e.App.Service.UpdateUser(context.Background(), id, func(u *core.User) error { change(u); return nil }, core.AdminCLI); err != nil {
 		e.t.Fatal(err)
 	}
 }

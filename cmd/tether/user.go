@@ -100,7 +100,7 @@ func (e *env) userAdd(args []string) error {
 		return err
 	}
 	defer a.Close()
-	u, err := a.Service.CreateUser(e.ctx, n)
+	u, err := a.Service.CreateUser(e.ctx, n, core.AdminCLI)
 	if err != nil {
 		return describe(err)
 	}
@@ -246,7 +246,7 @@ func (e *env) userSet(args []string) error {
 		if err != nil {
 			return err
 		}
-		if err := a.Service.SetPassword(e.ctx, u.ID, pw); err != nil {
+		if err := a.Service.SetPassword(e.ctx, u.ID, pw, core.AdminCLI); err != nil {
 			return describe(err)
 		}
 	}
@@ -263,7 +263,7 @@ func (e *env) userSet(args []string) error {
 			u.Nickname = *nickname
 		}
 		return nil
-	})
+	}, core.AdminCLI)
 	if err != nil {
 		return describe(err)
 	}

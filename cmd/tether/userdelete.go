@@ -43,7 +43,7 @@ func (e *env) userDelete(args []string) error {
 			return errors.New("not deleted")
 		}
 	}
-	if err := a.Service.DeleteAccount(e.ctx, core.DeleteRequest{UserID: u.ID, Admin: true}, core.Client{}); err != nil {
+	if err := a.Service.DeleteAccount(e.ctx, core.DeleteRequest{UserID: u.ID, Admin: true}, core.AdminCLI); err != nil {
 		return describe(err)
 	}
 	fmt.Fprintf(e.stdout, "deleted user %s <%s>\n", u.ID, u.Email)

@@ -257,7 +257,7 @@ type Login struct {
 // CreateUser makes an account with a password through the service.
 func (s *Server) CreateUser(t testing.TB, email, password string, verified bool) core.User {
 	t.Helper()
-	u, err := s.App.Service.CreateUser(context.Background(), core.NewUser{Email: email, Password: password, EmailVerified: verified})
+	u, err := s.App.Service.CreateUser(context.Background(), core.NewUser{Email: email, Password: password, EmailVerified: verified}, core.AdminCLI)
 	if err != nil {
 		t.Fatalf("create user %s: %v", email, err)
 	}
