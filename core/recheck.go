@@ -153,7 +153,7 @@ func (s *Service) revokeForUpstream(ctx context.Context, ses Session, c Client, 
 		if err := q.RevokeSession(ctx, ses.UserID, ses.ID, now); err != nil && !errors.Is(err, ErrNotFound) {
 			return err
 		}
-		return q.RecordEvent(ctx, s.event(Event{UserID: ses.UserID, Kind: EventUpstreamRevoked, Method: MethodOpenID,
+		return q.RecordEvent(ctx, s.event(Event{UserID: ses.UserID, Kind: EventUpstreamRevoked, Actor: ActorSystem, Method: MethodOpenID,
 			ProviderID: ses.Identity.ProviderID, Detail: ErrUpstreamRevoked.Reason}, c))
 	})
 	if err != nil {
