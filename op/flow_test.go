@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/tether-id/tether/core"
 	"github.com/tether-id/tether/op"
 	"github.com/tether-id/tether/testkit/rp"
 	"github.com/tether-id/tether/testkit/testpeer"
@@ -67,6 +68,15 @@ func TestCodeFlow(t *testing.T) {
 					p, err := b.Visit(logout)
 					if err != nil || p.Status/100 != 3 || p.Location != webOut+"?state=bye" {
 						t.Fatalf("logout: %v HTTP %d → %s", err, p.Status, p.Location)
+					}
+					// The audit trail has the sign-out through the app.
+					u, err := e.App.Service.UserByEmail(t.Context(), email)
+					if err != nil {
+						t.Fatal(err)
+					}
+					events, err := e.App.Service.AuditEvents(t.Context(), core.AuditQuery{UserID: u.ID, Kinds: []core.EventKind{core.EventAppSignOut}})
+					if err != nil || len(events) == 0 || events[0].ClientID != webApp || events[0].Actor != core.ActorUser || !events[0].Success {
+						t.Errorf("app_sign_out events: %+v, %v", events, err)
 					}
 				}
 			})

@@ -6,6 +6,7 @@
 //	tether migrate --config tether.yaml apply database migrations
 //	tether doctor --config tether.yaml  check every provider's setup
 //	tether user add|list|set|events     administer accounts
+//	tether events --config tether.yaml  read (or --follow) the audit trail of every account
 //	tether keys list|rotate             the OpenID Provider's signing keys
 //	tether version
 package main
@@ -61,6 +62,7 @@ commands:
   migrate  --config FILE        apply database migrations
   doctor   --config FILE        check each provider: discovery, issuer, keys, redirect URIs
   user     add|list|set|events  administer accounts (tether user -h)
+  events   --config FILE        read the audit trail, or --follow it as JSON lines (tether events -h)
   keys     list|rotate          the OpenID Provider's signing keys (tether keys -h)
   version                       print the version
 `
@@ -103,6 +105,8 @@ func (e *env) dispatch(args []string) error {
 		return e.doctor(rest)
 	case "user":
 		return e.user(rest)
+	case "events":
+		return e.events(rest)
 	case "keys":
 		return e.keys(rest)
 	case "version", "--version", "-v":

@@ -19,12 +19,14 @@ const userUsage = `usage: tether user <command> [flags]
 commands:
   add     --email E [--password-stdin] [--nickname N] [--email-verified] [--permissions p,q]
   list    [--json]
-  set     (--email E | --id ID) [--status S] [--grant P] [--revoke P] [--email-verified=BOOL] [--nickname N] [--password-stdin]
-  events  (--email E | --id ID) [--limit N]   audit events, newest first
+  set     (--email E | --id ID) [--status S] [--grant P] [--revoke P] [--email-verified=BOOL] [--nickname N]
+          [--new-email E] [--password-stdin]
+  events  (--email E | --id ID) [--limit N]   the account's audit events, newest first (see also tether events)
   delete  (--email E | --id ID) [--yes]       delete the account (asks first unless --yes)
 
 every command takes --config FILE (or --dev [--data DIR] for the tether dev setup).
 statuses: active, inactive, manual_banned, sys_banned. Banning revokes the account's sessions.
+every change is an audit event whose actor is admin:cli (ban, unban, grant, revoke, ...: tether events -h).
 `
 
 func (e *env) user(args []string) error {
@@ -222,6 +224,7 @@ func (e *env) userSet(args []string) error {
 	var verified optionalBool
 	fs.Var(&verified, "email-verified", "mark the email verified (true) or not (false)")
 	nickname := fs.String("nickname", "", "set the display name")
+	newEmail := fs.String("new-email", "", "change the account's address (unverified, unless --email-verified=true)")
 	withPassword := fs.Bool("password-stdin", false, "read a new password from standard input (revokes sessions)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -261,6 +264,9 @@ func (e *env) userSet(args []string) error {
 		}
 		if *nickname != "" {
 			u.Nickname = *nickname
+		}
+		if *newEmail != "" && *newEmail != u.Email {
+			u.Email, u.EmailVerified = *newEmail, verified.set && verified.value
 		}
 		return nil
 	}, core.AdminCLI)
@@ -313,9 +319,9 @@ func (e *env) userEvents(args []string) error {
 		return err
 	}
 	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "TIME\tEVENT\tMETHOD\tPROVIDER\tOK\tIP\tDETAIL")
+	fmt.Fprintln(tw, "TIME\tEVENT\tACTOR\tMETHOD\tPROVIDER\tOK\tIP\tDETAIL")
 	for _, ev := range events {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%v\t%s\t%s\n", ev.At.Format(time.RFC3339), ev.Kind, ev.Method, ev.ProviderID, ev.Success, ev.IP, ev.Detail)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%v\t%s\t%s\n", ev.At.Format(time.RFC3339), ev.Kind, ev.Actor, ev.Method, ev.ProviderID, ev.Success, ev.IP, ev.Detail)
 	}
 	return tw.Flush()
 }
