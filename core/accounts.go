@@ -3,6 +3,7 @@ package core
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"unicode/utf8"
 
@@ -291,6 +292,7 @@ func (s *Service) UpdateUser(ctx context.Context, id string, change func(*User) 
 		var err error
 		u, err = q.UpdateUser(ctx, id, func(u *User) error {
 			before = *u
+			before.Permissions = slices.Clone(u.Permissions) // change may edit the slice in place
 			if err := change(u); err != nil {
 				return err
 			}

@@ -396,7 +396,10 @@ var auditCases = []auditCase{
 	}, core.Event{Kind: core.EventGrant, Actor: core.ActorAdminCLI, Success: true, Detail: "admin"}, true},
 	{"revoke", func(t *testing.T, a *auditEnv) string {
 		u := a.user(t)
-		a.set(t, u, func(x *core.User) { x.Permissions = nil })
+		// In place, as tether user set --revoke does.
+		a.set(t, u, func(x *core.User) {
+			x.Permissions = slices.DeleteFunc(x.Permissions, func(p string) bool { return p == core.PermissionOAuth })
+		})
 		return u.ID
 	}, core.Event{Kind: core.EventRevoke, Actor: core.ActorAdminCLI, Success: true, Detail: core.PermissionOAuth}, true},
 	{"profile", func(t *testing.T, a *auditEnv) string {

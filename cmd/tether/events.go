@@ -178,6 +178,9 @@ func (e *env) followEvents(svc *core.Service, q core.AuditQuery, cursor core.Eve
 			return err
 		}
 	}
+	if e.following != nil {
+		e.following(cursor)
+	}
 	q.Limit = followPage
 	enc := json.NewEncoder(e.stdout)
 	first := true

@@ -27,6 +27,7 @@ import (
 
 	"github.com/tether-id/tether/app"
 	"github.com/tether-id/tether/config"
+	"github.com/tether-id/tether/core"
 	"github.com/tether-id/tether/store/sqlstore"
 )
 
@@ -49,6 +50,9 @@ type env struct {
 	// listening, when set, is told the addresses the server listens on:
 	// the main one, and the metrics one ("" when none).
 	listening func(addr, metricsAddr string)
+	// following, when set, is told the cursor tether events --follow
+	// starts after, once it has it.
+	following func(core.EventCursor)
 }
 
 const usage = `usage: tether <command> [flags]
