@@ -59,6 +59,9 @@ func parseLines(t *testing.T, out string) []eventJSON {
 	t.Helper()
 	var events []eventJSON
 	for line := range strings.Lines(out) {
+		if !strings.HasPrefix(line, `{"cursor":"`) {
+			t.Fatalf("a line that does not start with its cursor: %q", line)
+		}
 		var fields map[string]any
 		if err := json.Unmarshal([]byte(line), &fields); err != nil {
 			t.Fatalf("not a JSON line: %q: %v", line, err)
@@ -354,5 +357,29 @@ func TestEventsFollow(t *testing.T) {
 				t.Fatalf("since: %+v", got)
 			}
 		})
+	}
+}
+
+// TestEventsDocumented: docs/operations.md describes every kind of event
+// and every field of the JSON lines.
+func TestEventsDocumented(t *testing.T) {
+	doc, err := os.ReadFile("../../docs/operations.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, section, ok := strings.Cut(string(doc), "\n## Audit trail\n")
+	if !ok {
+		t.Fatal("docs/operations.md has no Audit trail section")
+	}
+	section, _, _ = strings.Cut(section, "\n## ")
+	for _, k := range core.EventKinds() {
+		if !strings.Contains(section, "\n| `"+string(k)+"` |") && !strings.Contains(section, "`"+string(k)+"`, `") && !strings.Contains(section, ", `"+string(k)+"` |") {
+			t.Errorf("the Audit trail section has no row for kind %s", k)
+		}
+	}
+	for _, f := range eventFields {
+		if !strings.Contains(section, "`"+f+"`") {
+			t.Errorf("the Audit trail section does not describe field %s", f)
+		}
 	}
 }
