@@ -175,6 +175,9 @@ func (e *env) followEvents(svc *core.Service, q core.AuditQuery, cursor core.Eve
 	if cursor == "" && q.Since.IsZero() {
 		var err error
 		if cursor, err = svc.EventsEnd(e.ctx); err != nil {
+			if e.ctx.Err() != nil {
+				return nil // interrupted before it began
+			}
 			return err
 		}
 	}
