@@ -3,6 +3,9 @@
 //	tether serve --config tether.yaml   production server (--cpuprofile FILE: diagnostics)
 //	tether dev [--data DIR]             zero-config demo with a built-in OpenID provider
 //	tether migrate --config tether.yaml apply database migrations
+//	tether backup --config tether.yaml --to FILE     online copy of a SQLite database
+//	tether restore --config tether.yaml --from FILE  put a backup back, the server stopped
+//	tether healthcheck [--url URL]      GET /healthz: exit 0 when it answers 200 (the image's HEALTHCHECK)
 //	tether doctor --config tether.yaml  check every provider's setup
 //	tether user add|list|set|events     administer accounts
 //	tether keys list|rotate             the OpenID Provider's signing keys
@@ -55,6 +58,9 @@ commands:
   serve    --config FILE        run the server (--cpuprofile FILE: write a CPU profile until it stops)
   dev      [--data DIR]         run a zero-config demo (SQLite, demo provider)
   migrate  --config FILE        apply database migrations
+  backup   --config FILE --to BACKUP    copy a SQLite database while tether serves from it (--force: replace BACKUP)
+  restore  --config FILE --from BACKUP  put a backup back, every tether on the database stopped (--keep=false)
+  healthcheck [--url URL]       GET /healthz of a running tether: exit 0 on 200, else 1
   doctor   --config FILE        check each provider: discovery, issuer, keys, redirect URIs
   user     add|list|set|events  administer accounts (tether user -h)
   keys     list|rotate          the OpenID Provider's signing keys (tether keys -h)
@@ -93,6 +99,12 @@ func (e *env) dispatch(args []string) error {
 		return e.dev(rest)
 	case "migrate":
 		return e.migrate(rest)
+	case "backup":
+		return e.backup(rest)
+	case "restore":
+		return e.restore(rest)
+	case "healthcheck":
+		return e.healthcheck(rest)
 	case "doctor":
 		return e.doctor(rest)
 	case "user":
