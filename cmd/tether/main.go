@@ -20,6 +20,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"os/signal"
 	"runtime/debug"
@@ -50,6 +51,13 @@ type env struct {
 	// listening, when set, is told the addresses the server listens on:
 	// the main one, and the metrics one ("" when none).
 	listening func(addr, metricsAddr string)
+	// upstream, when set, is the HTTP client admin commands reach the
+	// providers with (tests: one that trusts a test server's TLS
+	// certificate); nil is app's.
+	upstream *http.Client
+	// usageShown is set once a FlagSet has printed its usage: the
+	// command's arguments were wrong (exit status 2).
+	usageShown bool
 }
 
 const usage = `usage: tether <command> [flags]
@@ -80,6 +88,8 @@ func (e *env) exit(err error) int {
 	case err == nil:
 		return 0
 	case errors.Is(err, errUsage), errors.Is(err, flag.ErrHelp):
+		return 2
+	case e.usageShown: // a flag the command does not know; the FlagSet said so
 		return 2
 	}
 	fmt.Fprintln(e.stderr, "tether:", err)
@@ -136,6 +146,11 @@ func versionString() string {
 func (e *env) flags(name string) *flag.FlagSet {
 	fs := flag.NewFlagSet("tether "+name, flag.ContinueOnError)
 	fs.SetOutput(e.stderr)
+	fs.Usage = func() {
+		e.usageShown = true
+		fmt.Fprintf(fs.Output(), "Usage of %s:\n", fs.Name())
+		fs.PrintDefaults()
+	}
 	return fs
 }
 
@@ -287,5 +302,5 @@ func (e *env) open(c configFlags) (*app.App, error) {
 	if err != nil {
 		return nil, err
 	}
-	return app.New(e.ctx, cfg, app.Options{Logger: slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))})
+	return app.New(e.ctx, cfg, app.Options{HTTPClient: e.upstream, Logger: slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))})
 }
