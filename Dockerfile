@@ -9,7 +9,7 @@
 #
 # deploy/deploy_test.go checks this file and runs its go build line.
 
-FROM golang:1.26.8-bookworm AS build
+FROM golang:1.26.8 AS build
 WORKDIR /src
 # The modules first: their layer is reused until go.mod or go.sum change.
 COPY go.mod go.sum ./

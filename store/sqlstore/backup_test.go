@@ -28,17 +28,19 @@ func sqliteDSN(t testing.TB) (dsn, path string) {
 // addAccount writes an account with one session and its first refresh
 // token in one transaction, as a sign-up that signs in does.
 func addAccount(ctx context.Context, s *Store, n int) error {
+	return s.Update(ctx, func(q core.Queries) error { return writeAccount(ctx, q, n) })
+}
+
+func writeAccount(ctx context.Context, q core.Queries, n int) error {
 	now := time.Now().UTC()
 	u := core.User{ID: fmt.Sprintf("u%d", n), Email: fmt.Sprintf("u%d@example.test", n), Status: core.StatusActive, CreatedAt: now}
 	ses := core.Session{ID: fmt.Sprintf("s%d", n), UserID: u.ID, Method: core.MethodPassword,
 		CreatedAt: now, LastUsedAt: now, ExpiresAt: now.Add(time.Hour)}
 	tok := core.RefreshToken{Hash: fmt.Sprintf("h%d", n), ChainID: ses.ID, UserID: u.ID, CreatedAt: now, ExpiresAt: ses.ExpiresAt}
-	return s.Update(ctx, func(q core.Queries) error {
-		if err := q.CreateUser(ctx, u); err != nil {
-			return err
-		}
-		return q.CreateSession(ctx, ses, tok)
-	})
+	if err := q.CreateUser(ctx, u); err != nil {
+		return err
+	}
+	return q.CreateSession(ctx, ses, tok)
 }
 
 // count returns SELECT count(*) FROM table in the SQLite file at path.
@@ -85,7 +87,7 @@ func TestBackupUnderWrites(t *testing.T) {
 		}
 	})
 	for n := 0; n < 3; n++ { // several backups, each while the writes go on
-		for count := 0; ; count++ {
+		for {
 			users, err := s.ListUsers(ctx)
 			if err != nil {
 				t.Fatal(err)
@@ -427,10 +429,16 @@ func TestVerifyBackupRefuses(t *testing.T) {
 	{
 		dsn, _ := sqliteDSN(t)
 		s := migrated(t, dsn)
-		for i := range 500 {
-			if err := addAccount(ctx, s, i); err != nil {
-				t.Fatal(err)
+		err := s.Update(ctx, func(q core.Queries) error {
+			for i := range 500 {
+				if err := writeAccount(ctx, q, i); err != nil {
+					return err
+				}
 			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
 		}
 		if _, err := Backup(ctx, dsn, good, false); err != nil {
 			t.Fatal(err)
