@@ -132,6 +132,10 @@ type Check struct {
 	Name string
 	OK   bool
 	Info string
+	// Key is the provider's configuration key that the check is about
+	// ("issuer", "endpoints.token"), which doctor names when it fails;
+	// "" when the fix is the provider's alone.
+	Key string
 }
 
 // Error reports why an upstream sign-in failed. The core turns every

@@ -17,8 +17,11 @@ import (
 // doctor checks each provider the way a sign-in would use it (discovery
 // reachable, issuer matching exactly, JWKS parsing, algorithms supported)
 // and prints the redirect URIs to register upstream; then each client of
-// the OpenID Provider, with what to enter in the app (doctorClients). It
-// exits non-zero when any enabled provider or any client fails a check.
+// the OpenID Provider, with what to enter in the app (doctorClients). A
+// failed check names the configuration key to look at. It exits 1 when
+// the configuration does not load (the error names the key), when the
+// database does not answer, or when an enabled provider or a client
+// fails a check; 0 otherwise, warnings (!) included; 2 for bad flags.
 func (e *env) doctor(args []string) error {
 	fs := e.flags("doctor")
 	var c configFlags
@@ -66,14 +69,17 @@ func (e *env) doctor(args []string) error {
 		checks := checker.Check(ctx)
 		cancel()
 		for _, ch := range checks {
-			mark := "✓"
+			mark, key := "✓", ""
 			if !ch.OK {
 				mark = "✗"
 				if p.Enabled {
 					failed++
 				}
+				if ch.Key != "" {
+					key = fmt.Sprintf(" (config: %s.%s)", providerKey(a.Config, p.ID), ch.Key)
+				}
 			}
-			fmt.Fprintf(e.stdout, "  %s %s: %s\n", mark, ch.Name, ch.Info)
+			fmt.Fprintf(e.stdout, "  %s %s: %s%s\n", mark, ch.Name, ch.Info, key)
 		}
 	}
 	failed += doctorClients(e.stdout, a)
@@ -82,6 +88,17 @@ func (e *env) doctor(args []string) error {
 		return fmt.Errorf("%d check(s) failed", failed)
 	}
 	return nil
+}
+
+// providerKey is the configuration key of the provider with id:
+// providers[i].
+func providerKey(cfg *config.Config, id string) string {
+	for i, p := range cfg.Providers {
+		if p.ID == id {
+			return fmt.Sprintf("providers[%d]", i)
+		}
+	}
+	return "providers"
 }
 
 // doctorFrontends describes the web frontends on their own URLs: which

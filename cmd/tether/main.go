@@ -4,6 +4,9 @@
 //	tether reload --config tether.yaml  make the running server read its configuration again (SIGHUP)
 //	tether dev [--data DIR]             zero-config demo with a built-in OpenID provider
 //	tether migrate --config tether.yaml apply database migrations
+//	tether backup --config tether.yaml --to FILE     online copy of a SQLite database
+//	tether restore --config tether.yaml --from FILE  put a backup back, the server stopped
+//	tether healthcheck [--url URL]      GET /healthz: exit 0 when it answers 200 (the image's HEALTHCHECK)
 //	tether doctor --config tether.yaml  check every provider's setup
 //	tether user add|list|set|events     administer accounts
 //	tether events --config tether.yaml  read (or --follow) the audit trail of every account
@@ -19,6 +22,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"os/signal"
 	"runtime/debug"
@@ -53,6 +57,13 @@ type env struct {
 	// following, when set, is told the cursor tether events --follow
 	// starts after, once it has it.
 	following func(core.EventCursor)
+	// upstream, when set, is the HTTP client admin commands reach the
+	// providers with (tests: one that trusts a test server's TLS
+	// certificate); nil is app's.
+	upstream *http.Client
+	// usageShown is set once a FlagSet has printed its usage: the
+	// command's arguments were wrong (exit status 2).
+	usageShown bool
 }
 
 const usage = `usage: tether <command> [flags]
@@ -64,6 +75,9 @@ commands:
            | --pid-file FILE    (sends it SIGHUP; the server's log says what changed)
   dev      [--data DIR]         run a zero-config demo (SQLite, demo provider)
   migrate  --config FILE        apply database migrations
+  backup   --config FILE --to BACKUP    copy a SQLite database while tether serves from it (--force: replace BACKUP)
+  restore  --config FILE --from BACKUP  put a backup back, every tether on the database stopped (--keep=false)
+  healthcheck [--url URL]       GET /healthz of a running tether: exit 0 on 200, else 1
   doctor   --config FILE        check each provider: discovery, issuer, keys, redirect URIs
   user     add|list|set|events  administer accounts (tether user -h)
   events   --config FILE        read the audit trail, or --follow it as JSON lines (tether events -h)
@@ -85,6 +99,8 @@ func (e *env) exit(err error) int {
 		return 0
 	case errors.Is(err, errUsage), errors.Is(err, flag.ErrHelp):
 		return 2
+	case e.usageShown: // a flag the command does not know; the FlagSet said so
+		return 2
 	}
 	fmt.Fprintln(e.stderr, "tether:", err)
 	return 1
@@ -105,6 +121,12 @@ func (e *env) dispatch(args []string) error {
 		return e.dev(rest)
 	case "migrate":
 		return e.migrate(rest)
+	case "backup":
+		return e.backup(rest)
+	case "restore":
+		return e.restore(rest)
+	case "healthcheck":
+		return e.healthcheck(rest)
 	case "doctor":
 		return e.doctor(rest)
 	case "user":
@@ -138,6 +160,11 @@ func versionString() string {
 func (e *env) flags(name string) *flag.FlagSet {
 	fs := flag.NewFlagSet("tether "+name, flag.ContinueOnError)
 	fs.SetOutput(e.stderr)
+	fs.Usage = func() {
+		e.usageShown = true
+		fmt.Fprintf(fs.Output(), "Usage of %s:\n", fs.Name())
+		fs.PrintDefaults()
+	}
 	return fs
 }
 
@@ -349,5 +376,5 @@ func (e *env) open(c configFlags) (*app.App, error) {
 	if err != nil {
 		return nil, err
 	}
-	return app.New(e.ctx, cfg, app.Options{Logger: slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))})
+	return app.New(e.ctx, cfg, app.Options{HTTPClient: e.upstream, Logger: slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))})
 }

@@ -14,7 +14,7 @@ import (
 func (p *Provider) Check(ctx context.Context) []provider.Check {
 	var checks []provider.Check
 	add := func(name string, ok bool, format string, args ...any) {
-		checks = append(checks, provider.Check{Name: name, OK: ok, Info: fmt.Sprintf(format, args...)})
+		checks = append(checks, provider.Check{Name: name, OK: ok, Info: fmt.Sprintf(format, args...), Key: checkKeys[name]})
 	}
 
 	durl := discoveryURL(p.cfg.Issuer)
@@ -74,6 +74,18 @@ func (p *Provider) Check(ctx context.Context) []provider.Check {
 		add("algorithms", true, "%s", strings.Join(usable, ", "))
 	}
 	return checks
+}
+
+// checkKeys are the configuration keys of Check's checks. Discovery,
+// the issuer and the endpoints and keys its document names all follow
+// from the issuer.
+var checkKeys = map[string]string{
+	"discovery":           "issuer",
+	"issuer":              "issuer",
+	"endpoints":           "issuer",
+	"token endpoint auth": "token_endpoint_auth",
+	"jwks":                "issuer",
+	"algorithms":          "id_token_algs",
 }
 
 func orNone(s string) string {

@@ -151,11 +151,18 @@ func TestAuthURLRejectsBadFlows(t *testing.T) {
 
 func TestCheck(t *testing.T) {
 	t.Parallel()
+	// keys are the configuration keys a failing check names: the issuer
+	// for what its discovery document says.
+	keys := map[string]string{"discovery": "issuer", "issuer": "issuer", "endpoints": "issuer", "jwks": "issuer",
+		"token endpoint auth": "token_endpoint_auth", "pkce": "", "algorithms": "id_token_algs"}
 	names := func(checks []provider.Check) (all []string, failed []string) {
 		for _, c := range checks {
 			all = append(all, c.Name)
 			if !c.OK {
 				failed = append(failed, c.Name+": "+c.Info)
+			}
+			if want, ok := keys[c.Name]; !ok || c.Key != want {
+				t.Errorf("check %q names the key %q, want %q", c.Name, c.Key, want)
 			}
 		}
 		return

@@ -25,20 +25,20 @@ func (p *Provider) Check(ctx context.Context) []provider.Check {
 		Info: fmt.Sprintf("app %s, key %s, scope %s, issuer %s", p.appID, p.key, p.scope, p.issuer),
 	}}
 	probes := []struct {
-		what     string
-		endpoint *url.URL
-		params   url.Values
-		parse    func([]byte) error
+		what, key string
+		endpoint  *url.URL
+		params    url.Values
+		parse     func([]byte) error
 	}{
-		{"token endpoint", p.tokenURL, url.Values{"grant_type": {"authorization_code"}, "client_id": {p.appID}, "fmt": {"json"}},
+		{"token endpoint", "endpoints.token", p.tokenURL, url.Values{"grant_type": {"authorization_code"}, "client_id": {p.appID}, "fmt": {"json"}},
 			func(b []byte) error { _, err := parseTokenResponse(b); return err }},
-		{"me endpoint", p.meURL, url.Values{"fmt": {"json"}},
+		{"me endpoint", "endpoints.me", p.meURL, url.Values{"fmt": {"json"}},
 			func(b []byte) error { _, err := parseMe(b); return err }},
-		{"userinfo endpoint", p.infoURL, url.Values{"oauth_consumer_key": {p.appID}},
+		{"userinfo endpoint", "endpoints.user_info", p.infoURL, url.Values{"oauth_consumer_key": {p.appID}},
 			func(b []byte) error { _, err := parseUserInfo(b); return err }},
 	}
 	for _, pr := range probes {
-		c := provider.Check{Name: name + ": " + pr.what}
+		c := provider.Check{Name: name + ": " + pr.what, Key: pr.key}
 		err := p.call(ctx, pr.endpoint, pr.params, pr.parse)
 		var api *APIError
 		var down *unavailableError

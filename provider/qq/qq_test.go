@@ -576,9 +576,12 @@ func TestCheck(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, c := range p.Check(context.Background())[1:] {
+		for i, c := range p.Check(context.Background())[1:] {
 			if c.OK {
 				t.Errorf("%s: %+v", base, c)
+			}
+			if want := []string{"endpoints.token", "endpoints.me", "endpoints.user_info"}[i]; c.Key != want {
+				t.Errorf("%s: check %q names the key %q, want %q", base, c.Name, c.Key, want)
 			}
 		}
 	}

@@ -29,12 +29,42 @@ const busyTimeout = 10 * time.Second
 // group committer, and every write transaction starts with BEGIN
 // IMMEDIATE: a transaction never has to upgrade a read lock to a write
 // lock, which is what deadlocks SQLite writers. busy_timeout covers other
-// processes on the same file. Foreign keys are on.
+// processes on the same file. Foreign keys are on. The process holds a
+// shared lock on <db>.lock while the store is open, which keeps tether
+// restore from replacing the file under it (lock.go).
 func openSQLite(ctx context.Context, dsn string) (*Store, error) {
 	path, err := ParseSQLiteDSN(dsn)
 	if err != nil {
 		return nil, err
 	}
+	var lock *os.File
+	if path != "" {
+		// Shared with every other tether process on the file; only a
+		// restore conflicts (lock.go).
+		if lock, err = lockDatabase(path, false); errors.Is(err, errLocked) {
+			return nil, fmt.Errorf("sqlite: %s is being restored (tether restore holds %s); start tether again when it is done", path, lockPath(path))
+		} else if err != nil {
+			return nil, err
+		}
+	}
+	s, err := openSQLiteFile(ctx, path)
+	if err != nil {
+		if lock != nil {
+			lock.Close()
+		}
+		return nil, err
+	}
+	if lock != nil {
+		closeDB := s.close
+		s.close = func() error { return errors.Join(closeDB(), lock.Close()) }
+	}
+	return s, nil
+}
+
+// openSQLiteFile opens the database at path ("" for the in-memory one),
+// taking no lock: openSQLite's caller, or Restore, holds it.
+func openSQLiteFile(ctx context.Context, path string) (*Store, error) {
+	var err error
 	common := fmt.Sprintf("_pragma=busy_timeout(%d)&_pragma=foreign_keys(1)&_txlock=immediate", busyTimeout.Milliseconds())
 	var writer, reader *sql.DB
 	if path == "" {
