@@ -333,7 +333,7 @@ func (h *Handler) guardPassword(st *requestState, r *http.Request, change func()
 		return change()
 	}
 	if ok, wait := b.Allow(key); !ok {
-		return httpx.RateLimited(wait, "Too many failed sign-in attempts, try again in %ds", httpx.Seconds(wait))
+		return httpx.RateLimited(httpx.LimitAccount, wait, "Too many failed sign-in attempts, try again in %ds", httpx.Seconds(wait))
 	}
 	err := change()
 	switch core.ErrorCode(err) {
