@@ -23,6 +23,7 @@
 package metrics
 
 import (
+	"errors"
 	"net/http"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -194,12 +195,17 @@ type Surface struct {
 }
 
 // result is the result label of err: OK, or its core code (CodeInternal
-// for an error that is not a *core.Error), a bounded set.
+// for an error that is not a *core.Error), a bounded set. It reads the
+// error as core.ErrorCode does, but with errors.AsType, which allocates
+// nothing.
 func result(err error) string {
 	if err == nil {
 		return OK
 	}
-	return string(core.ErrorCode(err))
+	if e, ok := errors.AsType[*core.Error](err); ok {
+		return string(e.Code)
+	}
+	return string(core.CodeInternal)
 }
 
 // SignIn counts a password sign-in (provider Password) or another
@@ -261,11 +267,12 @@ func (s *Surface) Refresh(err error) {
 // token (core.ErrTokenReused) or authorization code (core.ErrCodeReused)
 // that came back.
 func (s *Surface) Reused(err error) {
-	if s == nil || core.ErrorCode(err) != core.CodeTokenReused {
+	e, ok := errors.AsType[*core.Error](err)
+	if s == nil || !ok || e.Code != core.CodeTokenReused {
 		return
 	}
 	token := RefreshToken
-	if core.ErrorReason(err) == core.ErrCodeReused.Reason {
+	if e.Reason == core.ErrCodeReused.Reason {
 		token = AuthorizationCode
 	}
 	s.reuse.WithLabelValues(token).Inc()
