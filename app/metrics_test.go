@@ -19,6 +19,7 @@ import (
 	"github.com/tether-id/tether/config"
 	"github.com/tether-id/tether/mail"
 	"github.com/tether-id/tether/provider/qq/qqtest"
+	"github.com/tether-id/tether/testkit/rp"
 	"github.com/tether-id/tether/testkit/testclock"
 	"github.com/tether-id/tether/testkit/testpeer"
 	"github.com/tether-id/tether/testkit/tethertest"
@@ -75,9 +76,58 @@ func newMetricsEnv(t *testing.T) *metricsEnv {
 			c.RateLimit.PerIPPerMinute = 2
 			c.RateLimit.PerAccountFailures = 1
 			c.RateLimit.MailPerAddress = 1
+			c.Clients = []config.Client{{ID: "app", Secret: appSecret, RedirectURIs: []string{appBack}, IDTokenAlg: "ES256"}}
 		},
 	})
 	return e
+}
+
+// The app of tether's OpenID Provider, first-party (no consent).
+const (
+	appSecret = "app-secret-0123456789abcdef"
+	appBack   = "http://127.0.0.1:9/callback"
+)
+
+// appSignIn signs the password account email in to the app through
+// tether's pages, in a new browser, and returns the app and its request
+// with the code it got, not yet redeemed.
+func (e *metricsEnv) appSignIn(t *testing.T, email, password string) (*rp.RP, *rp.AuthRequest, string) {
+	t.Helper()
+	ctx := context.Background()
+	r := rp.New(t, rp.Config{Issuer: e.srv.URL, ClientID: "app", ClientSecret: appSecret, RedirectURL: appBack,
+		Scopes: []string{"openid", "offline_access"}, HTTPClient: &http.Client{Transport: &everywhere}})
+	req, err := r.AuthRequest(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	back, err := e.newBrowser(t).UserAgent(tethertest.Password(email, password))(req.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, err := r.ParseCallback(req, back)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r, req, code
+}
+
+// exhaust sends requests from address until one is refused with
+// Retry-After.
+func (e *metricsEnv) exhaust(t *testing.T, method, path, address string) {
+	t.Helper()
+	for range 10 {
+		req, _ := http.NewRequest(method, e.srv.URL+path, nil)
+		req.Header.Set("X-Forwarded-For", address)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.Header.Get("Retry-After") != "" {
+			return
+		}
+	}
+	t.Fatalf("%s %s: never limited", method, path)
 }
 
 // fromEverywhere sends each request from an address of its own, as a
@@ -525,26 +575,56 @@ func TestMetrics(t *testing.T) {
 			},
 		},
 		{
-			name: "per-address limit",
+			name: "an app's authorization code used twice",
 			do: func(t *testing.T) {
-				c := e.srv.Client(t)
-				for i := 0; ; i++ {
-					req, _ := http.NewRequest("GET", e.srv.URL+"/api/v4/session/prepare?email=a@example.test", nil)
-					req.Header.Set("X-Forwarded-For", "198.51.100.7")
-					resp, err := c.Client.Do(req)
-					if err != nil {
-						t.Fatal(err)
-					}
-					resp.Body.Close()
-					if resp.Header.Get("Retry-After") != "" {
-						return
-					}
-					if i == 10 {
-						t.Fatal("never limited")
-					}
+				e.srv.CreateUser(t, "oscar@example.test", "correct horse battery", true)
+				r, req, code := e.appSignIn(t, "oscar@example.test", "correct horse battery")
+				if _, err := r.Exchange(ctx, req, code); err != nil {
+					t.Fatal(err)
+				}
+				if _, err := r.Exchange(ctx, req, code); rp.ErrorCode(err) != "invalid_grant" {
+					t.Fatalf("the code again: %v, want invalid_grant", err)
 				}
 			},
+			want: []series{
+				at("tether_signins_total", web, "provider=password", "result=ok"),
+				at("tether_token_reuse_total", "surface=op", "token=authorization_code"),
+			},
+		},
+		{
+			name: "an app's refresh token used twice",
+			do: func(t *testing.T) {
+				r, req, code := e.appSignIn(t, "oscar@example.test", "correct horse battery")
+				tok, err := r.Exchange(ctx, req, code)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if _, err := r.Refresh(ctx, tok); err != nil {
+					t.Fatal(err)
+				}
+				if _, err := r.Refresh(ctx, tok); rp.ErrorCode(err) != "invalid_grant" {
+					t.Fatalf("the refresh token again: %v, want invalid_grant", err)
+				}
+			},
+			want: []series{
+				at("tether_signins_total", web, "provider=password", "result=ok"),
+				at("tether_token_reuse_total", "surface=op", "token=refresh_token"),
+			},
+		},
+		{
+			name: "per-address limit",
+			do:   func(t *testing.T) { e.exhaust(t, "GET", "/api/v4/session/prepare?email=a@example.test", "198.51.100.7") },
 			want: []series{at("tether_rate_limited_total", "route=GET /api/v4/session/prepare", "limiter=address")},
+		},
+		{
+			name: "per-address limit on the Versia API",
+			do:   func(t *testing.T) { e.exhaust(t, "POST", "/api/v1/sso", "198.51.100.8") },
+			want: []series{at("tether_rate_limited_total", "route=POST /api/v1/sso", "limiter=address")},
+		},
+		{
+			name: "per-address limit at the OpenID Provider",
+			do:   func(t *testing.T) { e.exhaust(t, "POST", "/oauth2/token", "198.51.100.9") },
+			want: []series{at("tether_rate_limited_total", "route=POST /oauth2/token", "limiter=address")},
 		},
 		{
 			name: "per-account limit",

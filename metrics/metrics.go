@@ -113,7 +113,7 @@ func New(reg prometheus.Registerer, opts Options) *Metrics {
 			"Refresh-token rotations of tether's own sessions, by surface and result (token_reused: a used token came back and its session was revoked). The OpenID Provider's are tether_op_token_requests_total{grant_type=\"refresh_token\"}.",
 			"surface", "result"),
 		reuse: counter("tether_token_reuse_total",
-			"Used tokens presented again, each of which revoked what it had started: refresh_token (a session's) or authorization_code (an app's). A sign of theft.",
+			"Used tokens presented again, each of which revoked what it had started: refresh_token (of a session of tether's, or of an app's at the OpenID Provider) or authorization_code (an app's). A sign of theft.",
 			"surface", "token"),
 		flowsStarted: counter("tether_flows_started_total",
 			"Upstream flows started (a person sent to the provider), by surface, provider and purpose (sign_in or link).",
@@ -264,18 +264,17 @@ func (s *Surface) Refresh(err error) {
 }
 
 // Reused counts the reuse err reports, if it reports one: a used refresh
-// token (core.ErrTokenReused) or authorization code (core.ErrCodeReused)
-// that came back.
+// token (core.ErrTokenReused, or an app's core.ErrAppTokenReused) or
+// authorization code (core.ErrCodeReused) that came back.
 func (s *Surface) Reused(err error) {
 	e, ok := errors.AsType[*core.Error](err)
-	if s == nil || !ok || e.Code != core.CodeTokenReused {
-		return
+	switch {
+	case s == nil || !ok:
+	case e.Code == core.CodeTokenReused && e.Reason == core.ErrCodeReused.Reason:
+		s.reuse.WithLabelValues(AuthorizationCode).Inc()
+	case e.Code == core.CodeTokenReused || e.Reason == core.ErrAppTokenReused.Reason:
+		s.reuse.WithLabelValues(RefreshToken).Inc()
 	}
-	token := RefreshToken
-	if e.Reason == core.ErrCodeReused.Reason {
-		token = AuthorizationCode
-	}
-	s.reuse.WithLabelValues(token).Inc()
 }
 
 // FlowStarted counts a flow of provider that core.Service.Prepare

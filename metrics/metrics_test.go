@@ -64,7 +64,7 @@ func TestSurface(t *testing.T) {
 	tests := []struct {
 		name string
 		do   func(s *metrics.Surface)
-		want string // the one sample that moved to 1
+		want string // the one sample that moved to 1; "" for none
 	}{
 		{"password sign-in", func(s *metrics.Surface) { s.SignIn(metrics.Password, nil) },
 			"tether_signins_total{provider=password,result=ok,surface=web}"},
@@ -85,6 +85,9 @@ func TestSurface(t *testing.T) {
 			"tether_flows_started_total{provider=corp,purpose=link,surface=web}"},
 		{"authorization code used twice", func(s *metrics.Surface) { s.Reused(core.ErrCodeReused) },
 			"tether_token_reuse_total{surface=web,token=authorization_code}"},
+		{"an app's refresh token used twice", func(s *metrics.Surface) { s.Reused(core.ErrAppTokenReused) },
+			"tether_token_reuse_total{surface=web,token=refresh_token}"},
+		{"an unusable token is no reuse", func(s *metrics.Surface) { s.Reused(core.ErrInvalidGrant) }, ""},
 		{"per-address limit", func(s *metrics.Surface) { s.Limited(req("POST /api/v4/session/token"), httpx.LimitAddress) },
 			"tether_rate_limited_total{limiter=address,route=POST /api/v4/session/token}"},
 		{"mail limit, from its error", func(s *metrics.Surface) {
@@ -111,7 +114,7 @@ func TestSurface(t *testing.T) {
 					t.Errorf("%s = %g, want %g", k, v, want)
 				}
 			}
-			if _, ok := after[tt.want]; !ok {
+			if _, ok := after[tt.want]; !ok && tt.want != "" {
 				t.Errorf("no sample %s; have %v", tt.want, after)
 			}
 		})
