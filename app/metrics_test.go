@@ -613,7 +613,9 @@ func TestMetrics(t *testing.T) {
 		},
 		{
 			name: "per-address limit",
-			do:   func(t *testing.T) { e.exhaust(t, "GET", "/api/v4/session/prepare?email=a@example.test", "198.51.100.7") },
+			do: func(t *testing.T) {
+				e.exhaust(t, "GET", "/api/v4/session/prepare?email=a@example.test", "198.51.100.7")
+			},
 			want: []series{at("tether_rate_limited_total", "route=GET /api/v4/session/prepare", "limiter=address")},
 		},
 		{

@@ -155,16 +155,17 @@ var (
 	ErrUnauthenticated = &Error{Code: CodeUnauthenticated, Message: "Login required"}
 	ErrInvalidGrant    = &Error{Code: CodeInvalidGrant, Message: "The authorization code or refresh token is invalid, expired, used or not this client's"}
 	ErrCodeReused      = &Error{Code: CodeTokenReused, Reason: "code_reused", Message: "The authorization code was used already; the tokens issued from it are revoked"}
-	// ErrAppTokenReused: an app's used refresh token came back and its
-	// session was revoked. The app is told only invalid_grant, as for
-	// any unusable token (the same message); Reason lets the metrics
-	// count the reuse.
-	ErrAppTokenReused = &Error{Code: CodeInvalidGrant, Reason: "token_reused", Message: ErrInvalidGrant.Message}
 	ErrInvalidClient   = &Error{Code: CodeInvalidClient, Message: "Client authentication failed"}
 	ErrKeyRotated      = &Error{Code: CodeInternal, Reason: "key_rotated", Message: "Another instance rotated the signing key first"}
 	// ErrMissingOAuth: the account lacks PermissionOAuth, which governs
 	// linking and unlinking identities on every surface.
 	ErrMissingOAuth = &Error{Code: CodeForbidden, Reason: "missing_oauth", Message: "Missing permissions"}
+
+	// ErrAppTokenReused: an app's used refresh token came back and its
+	// session was revoked. The app is told only invalid_grant, as for
+	// any unusable token (the same message); Reason lets the metrics
+	// count the reuse.
+	ErrAppTokenReused = &Error{Code: CodeInvalidGrant, Reason: "token_reused", Message: ErrInvalidGrant.Message}
 
 	// Email links (Reason tells apart why a link does not work), mail and
 	// re-authentication.
