@@ -8,13 +8,14 @@
 // op's (tether_op_*), the mail queue's package app's (tether_mail_*).
 //
 // The outcomes are counted by the surfaces (api/cloudreve, api/versia,
-// web, op), each through its Surface, right where the core's answer
-// comes back and is turned into the surface's wire format. The surface
-// label is only known there, and the core's answer already carries
-// everything else: a core.Error's Code is the result, a FinishResult
-// says whether a finish signed in, linked or created the account. So the
-// core knows nothing of metrics and needs no observer, and a surface
-// counts with one call next to the one place it maps errors.
+// web, op), each through its Surface, with one call right where a core
+// call returns, before the surface turns the answer into its wire format
+// (and, for a rate limit's refusal, where it sets Retry-After). The
+// surface label is only known there, and the core's answer already
+// carries everything else: a core.Error's Code is the result, a
+// FinishResult says whether a finish signed in, linked or created the
+// account. So the core knows nothing of metrics and needs no observer
+// that would have to be told the surface.
 //
 // Every label is bounded: surfaces and limits are constants, providers
 // are configured ids (any other id is counted as ""), results are "ok"
@@ -54,20 +55,18 @@ const (
 
 // Options configure Metrics.
 type Options struct {
-	// Providers are the configured provider ids. Their successful
-	// sign-ins are exported at zero from the start, so that the first
-	// one shows in a rate.
+	// Providers are the configured provider ids: the only provider
+	// labels (any other id, such as one read from a request path, is
+	// counted as ""). Their successful sign-ins are exported at zero from
+	// the start, so that the first one shows in a rate.
 	Providers []string
-	// Known reports whether id is a configured provider. A provider label
-	// it refuses is counted as "": an id read from a request path never
-	// becomes a label. nil: the ids in Providers.
-	Known func(id string) bool
 }
 
-// Metrics holds tether's outcome metrics, registered once per instance;
-// each surface counts through its own Surface.
+// Metrics holds tether's outcome metrics; each surface counts through its
+// own Surface. It is a prometheus.Collector: register it once per
+// instance.
 type Metrics struct {
-	known func(string) bool
+	providers map[string]bool
 
 	signIns      *prometheus.CounterVec // surface, provider, result
 	signUps      *prometheus.CounterVec // surface, provider, result
@@ -81,22 +80,31 @@ type Metrics struct {
 
 	upstream        *prometheus.CounterVec   // provider, endpoint, outcome
 	upstreamLatency *prometheus.HistogramVec // provider, endpoint
+
+	all []prometheus.Collector
 }
 
-// New registers the metrics with reg and returns them.
-func New(reg prometheus.Registerer, opts Options) *Metrics {
-	if opts.Known == nil {
-		ids := map[string]bool{}
-		for _, id := range opts.Providers {
-			ids[id] = true
-		}
-		opts.Known = func(id string) bool { return ids[id] }
+// Describe and Collect make Metrics a prometheus.Collector of all its
+// vectors.
+func (m *Metrics) Describe(ch chan<- *prometheus.Desc) {
+	for _, c := range m.all {
+		c.Describe(ch)
 	}
+}
+
+func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
+	for _, c := range m.all {
+		c.Collect(ch)
+	}
+}
+
+// New returns the metrics, ready to count and to register.
+func New(opts Options) *Metrics {
 	counter := func(name, help string, labels ...string) *prometheus.CounterVec {
 		return prometheus.NewCounterVec(prometheus.CounterOpts{Name: name, Help: help}, labels)
 	}
 	m := &Metrics{
-		known: opts.Known,
+		providers: map[string]bool{},
 		signIns: counter("tether_signins_total",
 			"Sign-ins by surface (cloudreve, versia, web), provider (its id, or password) and result (ok, or the core error code). First sign-ins that create the account are included.",
 			"surface", "provider", "result"),
@@ -132,8 +140,11 @@ func New(reg prometheus.Registerer, opts Options) *Metrics {
 			Buckets: []float64{.01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 15},
 		}, []string{"provider", "endpoint"}),
 	}
-	reg.MustRegister(m.signIns, m.signUps, m.links, m.unlinks, m.refreshes, m.reuse, m.flowsStarted, m.flowsExpired,
-		m.limited, m.upstream, m.upstreamLatency)
+	m.all = []prometheus.Collector{m.signIns, m.signUps, m.links, m.unlinks, m.refreshes, m.reuse, m.flowsStarted,
+		m.flowsExpired, m.limited, m.upstream, m.upstreamLatency}
+	for _, id := range opts.Providers {
+		m.providers[id] = true
+	}
 	for _, surface := range []string{Cloudreve, Web} {
 		m.signIns.WithLabelValues(surface, Password, OK)
 		m.refreshes.WithLabelValues(surface, OK)
@@ -146,7 +157,7 @@ func New(reg prometheus.Registerer, opts Options) *Metrics {
 
 // provider returns id as a label: "" unless it is a configured provider.
 func (m *Metrics) provider(id string) string {
-	if id == Password || m.known(id) {
+	if id == Password || m.providers[id] {
 		return id
 	}
 	return ""

@@ -19,6 +19,13 @@ import (
 	"github.com/tether-id/tether/provider"
 )
 
+// newRegistered returns metrics registered with reg, as app does.
+func newRegistered(reg *prometheus.Registry, opts metrics.Options) *metrics.Metrics {
+	m := metrics.New(opts)
+	reg.MustRegister(m)
+	return m
+}
+
 // samples gathers reg into "name{k="v",...} value" lines, for the
 // families whose name starts with prefix.
 func samples(t *testing.T, reg *prometheus.Registry, prefix string) map[string]float64 {
@@ -101,7 +108,7 @@ func TestSurface(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			reg := prometheus.NewRegistry()
-			m := metrics.New(reg, metrics.Options{Providers: []string{"corp"}})
+			m := newRegistered(reg, metrics.Options{Providers: []string{"corp"}})
 			before := samples(t, reg, "tether_")
 			tt.do(m.Surface(metrics.Web))
 			after := samples(t, reg, "tether_")
@@ -122,7 +129,7 @@ func TestSurface(t *testing.T) {
 
 	t.Run("pre-declared", func(t *testing.T) {
 		reg := prometheus.NewRegistry()
-		metrics.New(reg, metrics.Options{Providers: []string{"corp"}})
+		newRegistered(reg, metrics.Options{Providers: []string{"corp"}})
 		got := samples(t, reg, "tether_")
 		for _, k := range []string{
 			"tether_signins_total{provider=corp,result=ok,surface=cloudreve}",
@@ -156,7 +163,7 @@ func TestSurfaceAllocations(t *testing.T) {
 	if raceEnabled {
 		t.Skip("the race detector allocates on its own")
 	}
-	s := metrics.New(prometheus.NewRegistry(), metrics.Options{Providers: []string{"corp"}}).Surface(metrics.Cloudreve)
+	s := metrics.New(metrics.Options{Providers: []string{"corp"}}).Surface(metrics.Cloudreve)
 	res := core.FinishResult{Purpose: core.PurposeSignIn}
 	r := httptest.NewRequest("POST", "/", nil)
 	r.Pattern = "POST /"
@@ -174,7 +181,7 @@ func TestSurfaceAllocations(t *testing.T) {
 }
 
 func BenchmarkSurface(b *testing.B) {
-	s := metrics.New(prometheus.NewRegistry(), metrics.Options{Providers: []string{"corp"}}).Surface(metrics.Cloudreve)
+	s := metrics.New(metrics.Options{Providers: []string{"corp"}}).Surface(metrics.Cloudreve)
 	res := core.FinishResult{Purpose: core.PurposeSignIn}
 	b.ReportAllocs()
 	for b.Loop() {
@@ -231,7 +238,7 @@ func TestUpstream(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			reg := prometheus.NewRegistry()
-			m := metrics.New(reg, metrics.Options{})
+			m := newRegistered(reg, metrics.Options{})
 			c := m.UpstreamClient("corp", &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }})
 			ctx := context.Background()
 			if tt.endpoint != "" {
