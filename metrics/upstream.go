@@ -22,15 +22,11 @@ func (m *Metrics) Upstream(providerID string, next http.RoundTripper) http.Round
 		next = http.DefaultTransport
 	}
 	curry := prometheus.Labels{"provider": providerID}
-	u := &upstream{
+	return &upstream{
 		next:     next,
 		requests: m.upstream.MustCurryWith(curry),
 		latency:  m.upstreamLatency.MustCurryWith(curry),
 	}
-	for _, e := range provider.Endpoints {
-		u.requests.WithLabelValues(string(e), "ok")
-	}
-	return u
 }
 
 // UpstreamClient returns a client like c (a default one when nil) whose

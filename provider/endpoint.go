@@ -22,10 +22,6 @@ const (
 	EndpointGetUserInfo Endpoint = "get_user_info"
 )
 
-// Endpoints lists every Endpoint, for whoever needs the whole set (the
-// metrics pre-declare one series per endpoint).
-var Endpoints = []Endpoint{EndpointDiscovery, EndpointJWKS, EndpointToken, EndpointUserinfo, EndpointMe, EndpointGetUserInfo}
-
 type endpointKey struct{}
 
 // WithEndpoint returns ctx naming e as the endpoint of the requests sent
