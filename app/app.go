@@ -27,7 +27,6 @@ import (
 	"github.com/tether-id/tether/internal/ratelimit"
 	"github.com/tether-id/tether/internal/seal"
 	"github.com/tether-id/tether/mail"
-	"github.com/tether-id/tether/metrics"
 	"github.com/tether-id/tether/op"
 	"github.com/tether-id/tether/server"
 	"github.com/tether-id/tether/store/sqlstore"

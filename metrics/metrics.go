@@ -55,18 +55,22 @@ const (
 
 // Options configure Metrics.
 type Options struct {
-	// Providers are the configured provider ids: the only provider
-	// labels (any other id, such as one read from a request path, is
-	// counted as ""). Their successful sign-ins are exported at zero from
-	// the start, so that the first one shows in a rate.
+	// Providers are the configured provider ids. Their successful
+	// sign-ins are exported at zero from the start, so that the first
+	// one shows in a rate.
 	Providers []string
+	// Known reports whether id is a configured provider: the only ids
+	// that become provider labels (any other, such as one read from a
+	// request path, is counted as ""). A tether that reloads its
+	// configuration asks the running one. nil: the ids in Providers.
+	Known func(id string) bool
 }
 
 // Metrics holds tether's outcome metrics; each surface counts through its
 // own Surface. It is a prometheus.Collector: register it once per
 // instance.
 type Metrics struct {
-	providers map[string]bool
+	known func(id string) bool
 
 	signIns      *prometheus.CounterVec // surface, provider, result
 	signUps      *prometheus.CounterVec // surface, provider, result
@@ -103,8 +107,15 @@ func New(opts Options) *Metrics {
 	counter := func(name, help string, labels ...string) *prometheus.CounterVec {
 		return prometheus.NewCounterVec(prometheus.CounterOpts{Name: name, Help: help}, labels)
 	}
+	if opts.Known == nil {
+		ids := make(map[string]bool, len(opts.Providers))
+		for _, id := range opts.Providers {
+			ids[id] = true
+		}
+		opts.Known = func(id string) bool { return ids[id] }
+	}
 	m := &Metrics{
-		providers: map[string]bool{},
+		known: opts.Known,
 		signIns: counter("tether_signins_total",
 			"Sign-ins by surface (cloudreve, versia, web), provider (its id, or password) and result (ok, or the core error code). First sign-ins that create the account are included.",
 			"surface", "provider", "result"),
@@ -142,9 +153,6 @@ func New(opts Options) *Metrics {
 	}
 	m.all = []prometheus.Collector{m.signIns, m.signUps, m.links, m.unlinks, m.refreshes, m.reuse, m.flowsStarted,
 		m.flowsExpired, m.limited, m.upstream, m.upstreamLatency}
-	for _, id := range opts.Providers {
-		m.providers[id] = true
-	}
 	for _, surface := range []string{Cloudreve, Web} {
 		m.signIns.WithLabelValues(surface, Password, OK)
 		m.refreshes.WithLabelValues(surface, OK)
@@ -157,7 +165,7 @@ func New(opts Options) *Metrics {
 
 // provider returns id as a label: "" unless it is a configured provider.
 func (m *Metrics) provider(id string) string {
-	if id == Password || m.providers[id] {
+	if id == Password || m.known(id) {
 		return id
 	}
 	return ""
