@@ -715,3 +715,43 @@ func changes(before, after exposition, fam string) string {
 	}
 	return strings.Join(out, "\n")
 }
+
+// TestMetricsAcrossReload: the counts go on across a reload, and a
+// provider that the reload brings is a label of its own at once.
+func TestMetricsAcrossReload(t *testing.T) {
+	t.Parallel()
+	var first, second *testpeer.OP
+	srv := tethertest.Start(t, tethertest.Options{
+		PublicMetrics: true,
+		Providers: func(publicURL string) []config.Provider {
+			first = testpeer.Zitadel(t, tethertest.OIDCCallbackURL(publicURL))
+			second = testpeer.Zitadel(t, tethertest.OIDCCallbackURL(publicURL))
+			return []config.Provider{tethertest.OIDCProvider("first", first)}
+		},
+	})
+	signIn := func(op *testpeer.OP, who testpeer.User) {
+		t.Helper()
+		c := srv.Client(t)
+		if env := c.FinishOpenID("", tethertest.OIDCCode, op.Login(t, c.PrepareOpenID(tethertest.OIDCCode), who)); env.Code != 0 {
+			t.Fatalf("sign-in: %s", env.Raw)
+		}
+	}
+	signIn(first, testpeer.Alice)
+	if _, err := srv.Reload(func(c *config.Config) {
+		c.Providers = []config.Provider{tethertest.OIDCProvider("second", second)}
+	}); err != nil {
+		t.Fatal(err)
+	}
+	signIn(second, testpeer.Bob)
+	x := scrape(t, srv)
+	for _, s := range []series{
+		at("tether_signins_total", "surface=cloudreve", "provider=first", "result=ok"),
+		at("tether_signins_total", "surface=cloudreve", "provider=second", "result=ok"),
+		at("tether_upstream_requests_total", "provider=first", "endpoint=token", "outcome=ok"),
+		at("tether_upstream_requests_total", "provider=second", "endpoint=token", "outcome=ok"),
+	} {
+		if v := x.value(s.name, s.labels); v != 1 {
+			t.Errorf("%s = %g, want 1", s, v)
+		}
+	}
+}
