@@ -83,6 +83,7 @@ type App struct {
 	// state for the process belongs here too, not in build.
 	metrics   *server.Metrics
 	opMetrics *op.Metrics
+	outcomes  outcomes
 	refresher *web.Refresher
 	mail      *mailing
 
@@ -135,6 +136,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*App, error) {
 	a := &App{Store: st, log: opts.Logger, opts: opts, refresher: web.NewRefresher(opts.Now), mail: &mailing{}}
 	a.metrics = server.NewMetrics(nil)
 	a.opMetrics = op.NewMetrics(a.metrics.Registry())
+	a.outcomes = a.newOutcomes(cfg, a.metrics.Registry())
 	g, err := a.build(cfg, nil)
 	if err != nil {
 		st.Close()
@@ -172,7 +174,9 @@ func (a *App) build(cfg *config.Config, prev *generation) (*generation, error) {
 	if prev != nil {
 		prevUpstreams, prevLimits = prev.upstreams, &prev.limits
 	}
-	providers, upstreams, err := providers(cfg, opts.HTTPClient, prevUpstreams)
+	providers, upstreams, err := providers(cfg, func(id string) *http.Client {
+		return a.outcomes.UpstreamClient(id, opts.HTTPClient)
+	}, prevUpstreams)
 	if err != nil {
 		return nil, err
 	}
@@ -238,17 +242,19 @@ func (a *App) build(cfg *config.Config, prev *generation) (*generation, error) {
 	binder := httpx.NewBinder([]byte(cfg.SecretKey), cfg.PublicURL, cfg.Flows.TTL.D(), cfg.CORS.AllowedOrigins...)
 	cloudreve.New(svc, cloudreve.Options{
 		PublicURL: cfg.PublicURL, Callbacks: callbacks, Debug: cfg.Debug, Binder: binder,
-		Limiter: lim.ip, Accounts: lim.accounts, MailQuota: lim.mail, Logger: opts.Logger,
+		Limiter: lim.ip, Accounts: lim.accounts, MailQuota: lim.mail, Metrics: a.outcomes.cloudreve, Logger: opts.Logger,
 	}).Register(srv.Mux)
 	versia.New(svc, versia.Options{
-		PublicURL: cfg.PublicURL, FrontendURL: cfg.Versia.FrontendURL, Callbacks: callbacks, Binder: binder, Limiter: lim.ip, Now: opts.Now, Logger: opts.Logger,
+		PublicURL: cfg.PublicURL, FrontendURL: cfg.Versia.FrontendURL, Callbacks: callbacks, Binder: binder, Limiter: lim.ip, Now: opts.Now,
+		Metrics: a.outcomes.versia, Logger: opts.Logger,
 	}).Register(srv.Mux)
 	// The pages are the OpenID Provider's op.Browser, and resume its
 	// authorization requests after a sign-in (op.Handler.Resume).
 	var provider *op.Handler
 	pages, err := web.New(svc, web.Options{
 		PublicURL: cfg.PublicURL, Callbacks: callbacks, Secret: []byte(cfg.SecretKey), RedirectAllowList: cfg.Web.RedirectAllowList,
-		Binder: binder, Limiter: lim.ip, Accounts: lim.accounts, MailQuota: lim.mail, Refresher: a.refresher, Now: opts.Now, Logger: opts.Logger,
+		Binder: binder, Limiter: lim.ip, Accounts: lim.accounts, MailQuota: lim.mail, Refresher: a.refresher, Now: opts.Now,
+		Metrics: a.outcomes.web, Logger: opts.Logger,
 		Resume: func(w http.ResponseWriter, r *http.Request, next string, b *core.BrowserSession) bool {
 			return provider.Resume(w, r, next, b)
 		},
@@ -257,7 +263,8 @@ func (a *App) build(cfg *config.Config, prev *generation) (*generation, error) {
 		return nil, err
 	}
 	pages.Register(srv.Mux)
-	provider, err = op.New(svc, op.Options{Issuer: cfg.PublicURL, Browser: pages, Limiter: lim.ip, Metrics: a.opMetrics, Logger: opts.Logger})
+	provider, err = op.New(svc, op.Options{Issuer: cfg.PublicURL, Browser: pages, Limiter: lim.ip, Metrics: a.opMetrics,
+		Outcomes: a.outcomes.op, Logger: opts.Logger})
 	if err != nil {
 		return nil, err
 	}
@@ -421,6 +428,14 @@ func (a *App) Serve(ctx context.Context, ln, metrics net.Listener) error {
 	return err
 }
 
+// Purge deletes what has expired (core.Service.Purge), as the janitor
+// does every minute, and counts the flows that expired unused.
+func (a *App) Purge(ctx context.Context) (core.Purged, error) {
+	p, err := a.current().svc.Purge(ctx)
+	a.outcomes.FlowsExpired(p.Flows)
+	return p, err
+}
+
 // janitor purges expired flows and dead refresh tokens every interval.
 func (a *App) janitor(ctx context.Context, every time.Duration) {
 	t := time.NewTicker(every)
@@ -431,7 +446,7 @@ func (a *App) janitor(ctx context.Context, every time.Duration) {
 			return
 		case <-t.C:
 			g := a.current()
-			p, err := g.svc.Purge(ctx)
+			p, err := a.Purge(ctx)
 			if err != nil && ctx.Err() == nil {
 				a.log.Warn("purge failed", "err", err)
 			} else if p != (core.Purged{}) {

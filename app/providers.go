@@ -18,7 +18,7 @@ import (
 // reloads) even while a provider is down (and dev mode can point at its
 // own demo OP).
 func Providers(cfg *config.Config, client *http.Client) ([]core.Provider, error) {
-	out, _, err := providers(cfg, client, nil)
+	out, _, err := providers(cfg, func(string) *http.Client { return client }, nil)
 	return out, err
 }
 
@@ -29,16 +29,18 @@ type upstreamOf struct {
 	up  provider.Provider
 }
 
-// providers builds every configured provider, keeping from prev (the
-// running configuration's, by id) the upstream of each whose settings
-// did not change, with its discovery and JWKS caches.
-func providers(cfg *config.Config, client *http.Client, prev map[string]upstreamOf) ([]core.Provider, map[string]upstreamOf, error) {
+// providers builds every configured provider, each talking through the
+// client that clientFor gives for its id (a served tether's counts each
+// provider's requests), keeping from prev (the running configuration's,
+// by id) the upstream of each whose settings did not change, with its
+// discovery and JWKS caches.
+func providers(cfg *config.Config, clientFor func(id string) *http.Client, prev map[string]upstreamOf) ([]core.Provider, map[string]upstreamOf, error) {
 	out := make([]core.Provider, 0, len(cfg.Providers))
 	ups := make(map[string]upstreamOf, len(cfg.Providers))
 	for i, pc := range cfg.Providers {
 		u, ok := prev[pc.ID]
 		if !ok || !reflect.DeepEqual(u.cfg, pc) {
-			up, err := upstream(pc, client)
+			up, err := upstream(pc, clientFor(pc.ID))
 			if err != nil {
 				return nil, nil, fmt.Errorf("providers[%d] (%s): %w", i, pc.ID, err)
 			}

@@ -181,6 +181,7 @@ func TestErrorsNameTheKey(t *testing.T) {
 		{"bad id", base + "providers:\n  - { id: Bad/Id, kind: qq, client_id: a, client_secret: b }\n", nil, false, []string{"providers[0].id: want lower-case"}},
 		{"duplicate id", base + prov + " }\n  - { id: corp, kind: qq, client_id: a, client_secret: b }\n", nil, false, []string{`providers[1].id: duplicate provider id "corp"`}},
 		{"numeric id", base + "providers:\n  - { id: \"2\", kind: qq, client_id: a, client_secret: b }\n", nil, false, []string{"providers[0].id: must not be a number"}},
+		{"reserved id", base + "providers:\n  - { id: password, kind: qq, client_id: a, client_secret: b }\n", nil, false, []string{"providers[0].id: \"password\" is reserved"}},
 		{"bad token auth", base + prov + ", token_endpoint_auth: private_key_jwt }\n", nil, false, []string{"providers[0].token_endpoint_auth: want client_secret_basic or client_secret_post"}},
 		{"missing issuer", base + "providers:\n  - { id: c, kind: oidc, client_id: a, client_secret: b }\n", nil, false, []string{"providers[0].issuer: required"}},
 		{"http issuer", base + "providers:\n  - { id: c, kind: oidc, issuer: http://sso.corp, client_id: a, client_secret: b }\n", nil, false, []string{"providers[0].issuer: must use https"}},

@@ -223,6 +223,8 @@ func (c *Config) finish(opts Options) error {
 			fail(key("id"), "want lower-case letters, digits, '-' or '_' (at most 63), got %q", p.ID)
 		} else if allDigits(p.ID) {
 			fail(key("id"), "must not be a number (numbers are Cloudreve's provider codes in URLs), got %q", p.ID)
+		} else if p.ID == "password" {
+			fail(key("id"), "\"password\" is reserved (the metrics' provider label of password sign-ins)")
 		} else if ids[p.ID] {
 			fail(key("id"), "duplicate provider id %q", p.ID)
 		}

@@ -161,6 +161,12 @@ var (
 	// linking and unlinking identities on every surface.
 	ErrMissingOAuth = &Error{Code: CodeForbidden, Reason: "missing_oauth", Message: "Missing permissions"}
 
+	// ErrAppTokenReused: an app's used refresh token came back and its
+	// session was revoked. The app is told only invalid_grant, as for
+	// any unusable token (the same message); Reason lets the metrics
+	// count the reuse.
+	ErrAppTokenReused = &Error{Code: CodeInvalidGrant, Reason: "token_reused", Message: ErrInvalidGrant.Message}
+
 	// Email links (Reason tells apart why a link does not work), mail and
 	// re-authentication.
 	ErrLinkNotFound        = &Error{Code: CodeLinkInvalid, Reason: "unknown", Message: "This link is not valid, or a newer one replaced it"}

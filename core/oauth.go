@@ -582,7 +582,7 @@ func (s *Service) RefreshApp(ctx context.Context, app App, refresh, scope string
 	}
 	if reused {
 		s.log.WarnContext(ctx, "app refresh token reused; session revoked", "user", ses.UserID, "app", app.ID, "session", ses.ID)
-		return AppTokens{}, ErrInvalidGrant
+		return AppTokens{}, ErrAppTokenReused
 	}
 	ses.Scopes = scopes
 	return s.appTokens(ctx, app, u, ses, next)

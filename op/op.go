@@ -26,6 +26,7 @@ import (
 	"github.com/tether-id/tether/api/httpx"
 	"github.com/tether-id/tether/core"
 	"github.com/tether-id/tether/internal/ratelimit"
+	"github.com/tether-id/tether/metrics"
 )
 
 // Paths of the endpoints (SPEC §8). The issuer is public_url itself.
@@ -91,6 +92,10 @@ type Options struct {
 	// Registry receives the metrics when Metrics is nil; nil keeps them
 	// unregistered.
 	Registry prometheus.Registerer
+	// Outcomes counts, in the metrics every surface shares (package
+	// metrics), the reused tokens this surface detects and the requests
+	// the limiter refused; nil counts nothing.
+	Outcomes *metrics.Surface
 	Logger   *slog.Logger
 }
 
@@ -191,6 +196,7 @@ func (h *Handler) limited(next http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		if h.opts.Limiter != nil {
 			if ok, wait := h.opts.Limiter.Allow(httpx.Client(r).IP); !ok {
+				h.opts.Outcomes.Limited(r, httpx.LimitAddress)
 				w.Header().Set("Retry-After", strconv.Itoa(max(1, int((wait+time.Second-1)/time.Second))))
 				writeError(w, http.StatusTooManyRequests, "temporarily_unavailable", "Too many requests", "")
 				return

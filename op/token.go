@@ -33,6 +33,7 @@ func (h *Handler) token(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h.metrics.tokens.WithLabelValues(app.ID, form.Get("grant_type"), outcome(err)).Inc()
+	h.opts.Outcomes.Reused(err)
 	if err != nil {
 		h.fail(w, r, err)
 		return

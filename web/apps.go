@@ -48,6 +48,7 @@ func (h *Handler) SignIn(w http.ResponseWriter, r *http.Request, app core.App, r
 				BrowserSecret: h.opts.Binder.Secret(w, r),
 			})
 			if err == nil {
+				h.opts.Metrics.FlowStarted(p.ID, core.PurposeSignIn)
 				h.redirect(w, r, authURL)
 				return
 			}

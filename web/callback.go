@@ -50,6 +50,7 @@ func (h *Handler) callback(w http.ResponseWriter, r *http.Request) {
 		req.UserID = st.user.ID
 	}
 	res, err := h.svc.Finish(r.Context(), req)
+	h.opts.Metrics.Finish(p.ID, res, err)
 	if err != nil {
 		pr := problemFor(err, p.Name)
 		code := core.ErrorCode(err)

@@ -91,7 +91,7 @@ func (h *Handler) forgot(w http.ResponseWriter, r *http.Request) {
 		err = h.svc.RequestPasswordReset(r.Context(), address, st.lang.Tag, httpx.Client(r))
 	}
 	if err != nil {
-		setRetryAfter(w, err)
+		h.refused(w, r, err)
 		h.renderFormProblem(w, r, st, pageForgot, v, problemFor(err, ""))
 		return
 	}
@@ -142,7 +142,7 @@ func (h *Handler) resendTo(w http.ResponseWriter, r *http.Request) {
 		err = h.svc.ResendVerificationTo(r.Context(), address, st.lang.Tag, httpx.Client(r))
 	}
 	if err != nil {
-		setRetryAfter(w, err)
+		h.refused(w, r, err)
 		h.renderProblem(w, r, st, "title_error", problemFor(err, ""), h.loginActions(st))
 		return
 	}
@@ -308,7 +308,7 @@ func (h *Handler) resend(w http.ResponseWriter, r *http.Request) {
 		err = h.svc.ResendVerification(r.Context(), st.user.ID, st.lang.Tag, httpx.Client(r))
 	}
 	if err != nil {
-		setRetryAfter(w, err)
+		h.refused(w, r, err)
 		p := problemFor(err, "")
 		h.accountPage(w, r, st, &p)
 		return
@@ -333,7 +333,7 @@ func (h *Handler) guardPassword(st *requestState, r *http.Request, change func()
 		return change()
 	}
 	if ok, wait := b.Allow(key); !ok {
-		return httpx.RateLimited(wait, "Too many failed sign-in attempts, try again in %ds", httpx.Seconds(wait))
+		return httpx.RateLimited(httpx.LimitAccount, wait, "Too many failed sign-in attempts, try again in %ds", httpx.Seconds(wait))
 	}
 	err := change()
 	switch core.ErrorCode(err) {
@@ -364,7 +364,7 @@ func (h *Handler) requestChange(w http.ResponseWriter, r *http.Request) {
 		})
 	}
 	if err != nil {
-		setRetryAfter(w, err)
+		h.refused(w, r, err)
 		p := reauthProblem(err)
 		if p.Key == "err_email_taken" {
 			p.Key = "err_email_taken_change"
@@ -429,7 +429,7 @@ func (h *Handler) deleteAccount(w http.ResponseWriter, r *http.Request) {
 		})
 	}
 	if err != nil {
-		setRetryAfter(w, err)
+		h.refused(w, r, err)
 		h.renderFormProblem(w, r, st, pageDelete, h.deleteView(r, st), reauthProblem(err))
 		return
 	}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/tether-id/tether/api/httpx"
 	"github.com/tether-id/tether/core"
+	"github.com/tether-id/tether/metrics"
 )
 
 // t is the request language's text for key; a missing key shows as the
@@ -172,8 +173,9 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	u, pair, err := httpx.SignIn(r.Context(), h.svc, h.opts.Accounts, v.Email, r.PostFormValue("password"), httpx.Client(r))
+	h.opts.Metrics.SignIn(metrics.Password, err)
 	if err != nil {
-		setRetryAfter(w, err)
+		h.refused(w, r, err)
 		if core.ErrorCode(err) == core.CodeEmailUnverified && h.svc.MailEnabled() {
 			v.Mail.ResendEmail = v.Email // offer a new link
 		}
@@ -221,6 +223,7 @@ func (h *Handler) startSignIn(w http.ResponseWriter, r *http.Request) {
 		h.renderFormProblem(w, r, st, pageLogin, v, problemFor(err, p.Name))
 		return
 	}
+	h.opts.Metrics.FlowStarted(p.ID, core.PurposeSignIn)
 	h.redirect(w, r, authURL)
 }
 
@@ -269,6 +272,7 @@ func (h *Handler) signUp(w http.ResponseWriter, r *http.Request) {
 	}
 	client := httpx.Client(r)
 	created, err := h.svc.SignUp(r.Context(), core.NewUser{Email: v.Email, Password: pw, Language: st.lang.Tag}, client)
+	h.opts.Metrics.SignUp(metrics.Password, err)
 	if err != nil {
 		p := problemFor(err, "")
 		if p.Key == "err_email_taken" {
@@ -283,6 +287,7 @@ func (h *Handler) signUp(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	u, pair, err := h.svc.SignIn(r.Context(), v.Email, pw, client)
+	h.opts.Metrics.SignIn(metrics.Password, err)
 	if err != nil {
 		h.renderFormProblem(w, r, st, pageSignUp, v, problemFor(err, ""))
 		return
@@ -414,6 +419,7 @@ func (h *Handler) startLink(w http.ResponseWriter, r *http.Request) {
 		h.accountPage(w, r, st, &pr)
 		return
 	}
+	h.opts.Metrics.FlowStarted(p.ID, core.PurposeLink)
 	h.redirect(w, r, authURL)
 }
 
@@ -466,6 +472,7 @@ func (h *Handler) unlink(w http.ResponseWriter, r *http.Request) {
 	err := h.checkCSRF(r, st.user.ID)
 	if err == nil {
 		err = h.svc.Unlink(r.Context(), st.user.ID, providerID, httpx.Client(r))
+		h.opts.Metrics.Unlink(providerID, err)
 	}
 	if err != nil {
 		p := problemFor(err, name)

@@ -80,7 +80,9 @@ func (h *Handler) readSession(w http.ResponseWriter, r *http.Request, st *reques
 		return
 	}
 	pair, err := h.refresher.refresh(ctx, st.refresh, func(ctx context.Context) (core.TokenPair, error) {
-		return h.svc.Refresh(ctx, st.refresh, httpx.Client(r))
+		pair, err := h.svc.Refresh(ctx, st.refresh, httpx.Client(r))
+		h.opts.Metrics.Refresh(err)
+		return pair, err
 	})
 	if err != nil {
 		if core.ErrorCode(err) == core.CodeInternal {

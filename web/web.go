@@ -30,6 +30,7 @@ import (
 	"github.com/tether-id/tether/api/httpx"
 	"github.com/tether-id/tether/core"
 	"github.com/tether-id/tether/internal/ratelimit"
+	"github.com/tether-id/tether/metrics"
 )
 
 // Options configure the pages.
@@ -56,6 +57,10 @@ type Options struct {
 	// (reset, verification, change of address); nil disables. Shared by
 	// every surface.
 	MailQuota *ratelimit.Quota
+	// Metrics counts the outcomes of sign-ins, sign-ups, links, unlinks,
+	// refreshes and flows, and the requests a rate limit refused; nil
+	// counts nothing.
+	Metrics *metrics.Surface
 	// Resume, when set, finishes an app's authorization request that a
 	// sign-in was for (next continues it) in the sign-in's own answer,
 	// and reports whether it answered (op.Handler.Resume).
@@ -163,7 +168,7 @@ func (h *Handler) Register(mux *http.ServeMux) {
 func (h *Handler) limited(next http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		if err := httpx.AllowIP(h.opts.Limiter, r); err != nil {
-			setRetryAfter(w, err)
+			h.refused(w, r, err)
 			st := &requestState{lang: negotiate(r)}
 			h.renderProblem(w, r, st, "title_error", problemFor(err, ""), nil)
 			return
@@ -172,10 +177,12 @@ func (h *Handler) limited(next http.HandlerFunc) http.HandlerFunc {
 	}
 }
 
-// setRetryAfter sets Retry-After when err is a rate limit's.
-func setRetryAfter(w http.ResponseWriter, err error) {
+// refused sets Retry-After when err is a rate limit's, and counts the
+// request as refused by that limit.
+func (h *Handler) refused(w http.ResponseWriter, r *http.Request, err error) {
 	if wait, ok := httpx.RetryAfter(err); ok {
 		w.Header().Set("Retry-After", strconv.Itoa(httpx.Seconds(wait)))
+		h.opts.Metrics.Refused(r, err)
 	}
 }
 

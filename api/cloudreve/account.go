@@ -10,6 +10,7 @@ import (
 	"github.com/tether-id/tether/api"
 	"github.com/tether-id/tether/api/httpx"
 	"github.com/tether-id/tether/core"
+	"github.com/tether-id/tether/metrics"
 )
 
 // user is Cloudreve's User object.
@@ -76,6 +77,7 @@ func (h *Handler) signUp(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	u, err := h.svc.SignUp(r.Context(), core.NewUser{Email: body.Email, Password: body.Password, Language: body.Language}, httpx.Client(r))
+	h.opts.Metrics.SignUp(metrics.Password, err)
 	if err != nil {
 		h.fail(w, r, err)
 		return
@@ -94,6 +96,7 @@ func (h *Handler) signIn(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	u, pair, err := httpx.SignIn(r.Context(), h.svc, h.opts.Accounts, body.Email, body.Password, httpx.Client(r))
+	h.opts.Metrics.SignIn(metrics.Password, err)
 	if err != nil {
 		h.fail(w, r, err)
 		return
@@ -113,6 +116,7 @@ func (h *Handler) refresh(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	pair, err := h.svc.Refresh(r.Context(), body.RefreshToken, httpx.Client(r))
+	h.opts.Metrics.Refresh(err)
 	if err != nil {
 		h.fail(w, r, err)
 		return

@@ -16,6 +16,7 @@ import (
 	"github.com/tether-id/tether/api/httpx"
 	"github.com/tether-id/tether/core"
 	"github.com/tether-id/tether/internal/ratelimit"
+	"github.com/tether-id/tether/metrics"
 )
 
 // codes maps each core code to its Cloudreve number (SPEC §4).
@@ -77,7 +78,11 @@ type Options struct {
 	// (reset, verification, change of address); nil disables. Shared by
 	// every surface.
 	MailQuota *ratelimit.Quota
-	Logger    *slog.Logger
+	// Metrics counts the outcomes of sign-ins, links, unlinks, refreshes
+	// and flows, and the requests a rate limit refused; nil counts
+	// nothing.
+	Metrics *metrics.Surface
+	Logger  *slog.Logger
 }
 
 // Handler serves the Cloudreve routes.
@@ -139,10 +144,12 @@ func (h *Handler) ok(w http.ResponseWriter, data any) {
 
 // fail writes err in the envelope with a correlation id, and logs it under
 // the same id: client errors at info, server errors at error with cause.
-// A rate-limited request also gets Retry-After, as a courtesy.
+// A rate-limited request also gets Retry-After, as a courtesy, and is
+// counted by route and limit.
 func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 	if wait, ok := httpx.RetryAfter(err); ok {
 		w.Header().Set("Retry-After", strconv.Itoa(httpx.Seconds(wait)))
+		h.opts.Metrics.Refused(r, err)
 	}
 	id := httpx.RequestID(r.Context())
 	if id == "" {

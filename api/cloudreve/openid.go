@@ -93,6 +93,7 @@ func (h *Handler) prepare(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
+	h.opts.Metrics.FlowStarted(p.ID, req.Purpose)
 	h.ok(w, authURL)
 }
 
@@ -140,6 +141,7 @@ func (h *Handler) finish(w http.ResponseWriter, r *http.Request) {
 		req.UserID = u.ID
 	}
 	res, err := h.svc.Finish(r.Context(), req)
+	h.opts.Metrics.Finish(p.ID, res, err)
 	if err != nil {
 		h.fail(w, r, err)
 		return
@@ -155,13 +157,15 @@ func (h *Handler) finish(w http.ResponseWriter, r *http.Request) {
 // a provider's string id (additive).
 func (h *Handler) unlink(w http.ResponseWriter, r *http.Request, u core.User) {
 	id := r.PathValue("provider_id")
-	if code, err := strconv.Atoi(id); err == nil {
-		if id, err = h.unlinkTarget(r, u, code); err != nil {
-			h.fail(w, r, err)
-			return
-		}
+	var err error
+	if code, cerr := strconv.Atoi(id); cerr == nil {
+		id, err = h.unlinkTarget(r, u, code)
 	}
-	if err := h.svc.Unlink(r.Context(), u.ID, id, httpx.Client(r)); err != nil {
+	if err == nil {
+		err = h.svc.Unlink(r.Context(), u.ID, id, httpx.Client(r))
+	}
+	h.opts.Metrics.Unlink(id, err)
+	if err != nil {
 		h.fail(w, r, err)
 		return
 	}

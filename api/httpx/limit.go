@@ -11,18 +11,38 @@ import (
 )
 
 // LimitError is a request refused by a rate limit: a core error with
-// CodeRateLimited that also says when to come back, for Retry-After.
+// CodeRateLimited that also says which limit refused it (for the
+// metrics) and when to come back (for Retry-After).
 type LimitError struct {
-	Wait time.Duration
-	err  *core.Error
+	// Limit is LimitAddress, LimitAccount or LimitMail.
+	Limit string
+	Wait  time.Duration
+	err   *core.Error
 }
+
+// The limits, as a LimitError and the metrics name them.
+const (
+	LimitAddress = "address" // requests per client address (rate_limit.per_ip_per_minute)
+	LimitAccount = "account" // wrong passwords per email, then a lock-out (rate_limit.per_account_*)
+	LimitMail    = "mail"    // messages to one address (rate_limit.mail_per_address)
+)
 
 func (e *LimitError) Error() string { return e.err.Error() }
 func (e *LimitError) Unwrap() error { return e.err }
 
-// RateLimited returns a LimitError with the given message.
-func RateLimited(wait time.Duration, format string, args ...any) error {
-	return &LimitError{Wait: wait, err: core.Errorf(core.CodeRateLimited, format, args...)}
+// RateLimited returns a LimitError of limit with the given message.
+func RateLimited(limit string, wait time.Duration, format string, args ...any) error {
+	return &LimitError{Limit: limit, Wait: wait, err: core.Errorf(core.CodeRateLimited, format, args...)}
+}
+
+// Limit returns the limit that refused err ("" when err is no
+// LimitError).
+func Limit(err error) string {
+	var le *LimitError
+	if errors.As(err, &le) {
+		return le.Limit
+	}
+	return ""
 }
 
 // RetryAfter returns the wait of a LimitError in err.
@@ -48,7 +68,7 @@ func AllowIP(l *ratelimit.Limiter, r *http.Request) error {
 		return nil
 	}
 	if ok, wait := l.Allow(Client(r).IP); !ok {
-		return RateLimited(wait, "Too many requests, try again in %ds", Seconds(wait))
+		return RateLimited(LimitAddress, wait, "Too many requests, try again in %ds", Seconds(wait))
 	}
 	return nil
 }
@@ -66,7 +86,7 @@ func SignIn(ctx context.Context, svc *core.Service, b *ratelimit.Backoff, email,
 		return svc.SignIn(ctx, email, password, c)
 	}
 	if ok, wait := b.Allow(key); !ok {
-		return core.User{}, core.TokenPair{}, RateLimited(wait, "Too many failed sign-in attempts, try again in %ds", Seconds(wait))
+		return core.User{}, core.TokenPair{}, RateLimited(LimitAccount, wait, "Too many failed sign-in attempts, try again in %ds", Seconds(wait))
 	}
 	u, pair, err := svc.SignIn(ctx, email, password, c)
 	switch core.ErrorCode(err) {

@@ -17,7 +17,7 @@ func AllowMail(q *ratelimit.Quota, address string) error {
 		return nil
 	}
 	if ok, wait := q.Allow(key); !ok {
-		return RateLimited(wait, "Too many emails to this address, try again in %ds", Seconds(wait))
+		return RateLimited(LimitMail, wait, "Too many emails to this address, try again in %ds", Seconds(wait))
 	}
 	return nil
 }

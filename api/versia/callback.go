@@ -51,7 +51,7 @@ func (h *Handler) callback(w http.ResponseWriter, r *http.Request) {
 		h.linkFailed(w, r, core.Wrap(core.CodeInvalid, err, msg), provider.Callback{})
 		return
 	}
-	_, err = h.svc.Finish(r.Context(), core.FinishRequest{
+	res, err := h.svc.Finish(r.Context(), core.FinishRequest{
 		FlowID:        state,
 		ProviderID:    p.ID,
 		Callback:      cb,
@@ -59,6 +59,7 @@ func (h *Handler) callback(w http.ResponseWriter, r *http.Request) {
 		Purpose:       core.PurposeLink,
 		Client:        httpx.Client(r),
 	})
+	h.opts.Metrics.Finish(p.ID, res, err)
 	if err != nil {
 		h.linkFailed(w, r, err, cb)
 		return

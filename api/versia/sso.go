@@ -83,6 +83,7 @@ func (h *Handler) unlink(w http.ResponseWriter, r *http.Request, u core.User) {
 		return
 	}
 	err = h.svc.Unlink(r.Context(), u.ID, p.ID, httpx.Client(r))
+	h.opts.Metrics.Unlink(p.ID, err)
 	if errors.Is(err, core.ErrIdentityNotLinked) {
 		err = errNotLinked
 	}
@@ -126,6 +127,7 @@ func (h *Handler) link(w http.ResponseWriter, r *http.Request, u core.User) {
 		h.fail(w, r, err)
 		return
 	}
+	h.opts.Metrics.FlowStarted(p.ID, core.PurposeLink)
 	writeJSON(w, http.StatusOK, struct {
 		Link string `json:"link"`
 	}{authURL})

@@ -23,6 +23,7 @@ import (
 	"github.com/tether-id/tether/api/httpx"
 	"github.com/tether-id/tether/core"
 	"github.com/tether-id/tether/internal/ratelimit"
+	"github.com/tether-id/tether/metrics"
 	"github.com/tether-id/tether/provider"
 )
 
@@ -117,8 +118,11 @@ type Options struct {
 	// one budget across both surfaces.
 	Limiter *ratelimit.Limiter
 	// Now is the clock of the limiter, for the reset time of a 429.
-	Now    func() time.Time
-	Logger *slog.Logger
+	Now func() time.Time
+	// Metrics counts the outcomes of links, unlinks and flows, and the
+	// requests the limiter refused; nil counts nothing.
+	Metrics *metrics.Surface
+	Logger  *slog.Logger
 }
 
 // Handler serves the Versia routes.
@@ -234,6 +238,7 @@ func (h *Handler) allow(w http.ResponseWriter, r *http.Request) error {
 	if ok {
 		return nil
 	}
+	h.opts.Metrics.Limited(r, httpx.LimitAddress)
 	secs := int64((wait + time.Second - 1) / time.Second)
 	if secs < 1 {
 		secs = 1

@@ -52,6 +52,7 @@ func (p *Provider) fetchDiscovery(ctx context.Context) (*discovery, error) {
 // fetchRawDiscovery fetches the discovery document without checking it.
 func (p *Provider) fetchRawDiscovery(ctx context.Context) (*discovery, error) {
 	var d discovery
+	ctx = provider.WithEndpoint(ctx, provider.EndpointDiscovery)
 	if err := p.getJSON(ctx, "discovery", discoveryURL(p.cfg.Issuer), "", &d); err != nil {
 		return nil, err
 	}

@@ -42,6 +42,7 @@ func (p *Provider) fetchKeysFrom(ctx context.Context, jwksURI string) (*keySet, 
 	var doc struct {
 		Keys []json.RawMessage `json:"keys"`
 	}
+	ctx = provider.WithEndpoint(ctx, provider.EndpointJWKS)
 	if err := p.getJSON(ctx, "jwks", jwksURI, "", &doc); err != nil {
 		return nil, err
 	}

@@ -164,6 +164,7 @@ func (p *Provider) Exchange(ctx context.Context, req provider.AuthRequest, cb pr
 // userinfo fetches the claims of accessToken, which must be about sub.
 func (p *Provider) userinfo(ctx context.Context, d *discovery, accessToken string, sub any) (map[string]any, error) {
 	var info map[string]any
+	ctx = provider.WithEndpoint(ctx, provider.EndpointUserinfo)
 	if err := p.getJSON(ctx, "userinfo", d.UserinfoEndpoint, accessToken, &info); err != nil {
 		return nil, err
 	}

@@ -86,7 +86,7 @@ func (p *Provider) tokenCall(ctx context.Context, d *discovery, reason, refused 
 		form.Set("client_id", p.cfg.ClientID)
 		form.Set("client_secret", p.cfg.ClientSecret)
 	}
-	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, d.TokenEndpoint, strings.NewReader(form.Encode()))
+	hreq, err := http.NewRequestWithContext(provider.WithEndpoint(ctx, provider.EndpointToken), http.MethodPost, d.TokenEndpoint, strings.NewReader(form.Encode()))
 	if err != nil {
 		return nil, &provider.Error{Reason: reason, Message: "invalid token endpoint", Err: err}
 	}

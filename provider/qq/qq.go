@@ -468,7 +468,7 @@ func (p *Provider) call(ctx context.Context, endpoint *url.URL, params url.Value
 		q[k] = v
 	}
 	u.RawQuery = q.Encode()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+	req, err := http.NewRequestWithContext(provider.WithEndpoint(ctx, p.endpoint(endpoint)), http.MethodGet, u.String(), nil)
 	if err != nil {
 		return fmt.Errorf("building request to %s: %w", endpoint.Redacted(), redactURLError(err, endpoint))
 	}
@@ -499,6 +499,20 @@ func (p *Provider) call(ctx context.Context, endpoint *url.URL, params url.Value
 		return malformed("%s answered HTTP %d", endpoint.Redacted(), resp.StatusCode)
 	}
 	return err
+}
+
+// endpoint names one of the provider's endpoints for the requests sent
+// to it (provider.WithEndpoint).
+func (p *Provider) endpoint(u *url.URL) provider.Endpoint {
+	switch u {
+	case p.tokenURL:
+		return provider.EndpointToken
+	case p.meURL:
+		return provider.EndpointMe
+	case p.infoURL:
+		return provider.EndpointGetUserInfo
+	}
+	return ""
 }
 
 // redactURLError replaces the URL in a *url.Error, which net/http fills

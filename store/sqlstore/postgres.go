@@ -57,6 +57,7 @@ func openPostgres(ctx context.Context, dsn string) (*Store, error) {
 		closeAll()
 		return nil, err
 	}
+	s.pools = map[string]*sql.DB{"main": db}
 	if err := s.Ping(ctx); err != nil {
 		closeAll()
 		return nil, err

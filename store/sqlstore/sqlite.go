@@ -120,6 +120,10 @@ func openSQLiteFile(ctx context.Context, path string) (*Store, error) {
 		return nil, err
 	}
 	s.gc = gc
+	s.pools = map[string]*sql.DB{"write": writer, "read": reader}
+	if reader == writer {
+		s.pools = map[string]*sql.DB{"main": writer}
+	}
 	if err := s.Ping(ctx); err != nil {
 		closeAll()
 		return nil, err

@@ -37,6 +37,8 @@ type Store struct {
 	db   *sql.DB         // the writer (SQLite) or the pool (PostgreSQL)
 	read *queries        // reads outside a transaction: SQLite's read pool
 	gc   *groupCommitter // SQLite's writer; nil on PostgreSQL
+	// pools are the connection pools by name, for Stats.
+	pools map[string]*sql.DB
 
 	writes atomic.Int64 // write transactions asked for
 	close  func() error
@@ -78,6 +80,18 @@ func newStore(d *dialect, db *sql.DB, read querier, ping func(context.Context) e
 // asked for: every Update, and every write called on the Store itself.
 // Tests use it to hold a request to its one write.
 func (s *Store) WriteTransactions() int64 { return s.writes.Load() }
+
+// Stats returns the use of each connection pool, by name: "write" and
+// "read" on SQLite (the writer's one connection and the read pool),
+// "main" on PostgreSQL and on SQLite in memory (where reads share the
+// writer). The metrics read it at each scrape.
+func (s *Store) Stats() map[string]sql.DBStats {
+	out := make(map[string]sql.DBStats, len(s.pools))
+	for name, db := range s.pools {
+		out[name] = db.Stats()
+	}
+	return out
+}
 
 // Dialect is the database's name: "sqlite" or "postgres".
 func (s *Store) Dialect() string { return s.d.name }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -733,4 +734,66 @@ func TestFollowCommitOrder(t *testing.T) {
 	if len(got) != 2 || got[0].ID != ea.ID || got[1].ID != eb.ID {
 		t.Fatalf("FollowEvents after both committed: %+v", got)
 	}
+}
+
+// TestStats: each pool is named and reported with its limit, and a
+// write transaction in progress shows as a connection in use on the pool
+// that runs it, and no longer once it ended.
+func TestStats(t *testing.T) {
+	want := map[string]map[string]int{ // pool → max open connections
+		"sqlite":        {"write": 1, "read": max(4, runtime.GOMAXPROCS(0))},
+		"sqlite-memory": {"main": 1},
+		"postgres":      {"main": -1}, // pgx's pool_max_conns default, whatever it is
+	}
+	for _, db := range databases {
+		t.Run(db.name, func(t *testing.T) {
+			s := migrated(t, db.dsn(t))
+			ctx := context.Background()
+			if _, err := s.GetUser(ctx, "nobody"); !errors.Is(err, core.ErrNotFound) {
+				t.Fatalf("GetUser: %v", err)
+			}
+			stats := s.Stats()
+			if len(stats) != len(want[db.name]) {
+				t.Fatalf("pools %v, want %v", keys(stats), want[db.name])
+			}
+			for pool, limit := range want[db.name] {
+				st, ok := stats[pool]
+				switch {
+				case !ok:
+					t.Fatalf("no pool %q in %v", pool, keys(stats))
+				case limit > 0 && st.MaxOpenConnections != limit:
+					t.Errorf("%s: max open %d, want %d", pool, st.MaxOpenConnections, limit)
+				case st.MaxOpenConnections <= 0:
+					t.Errorf("%s: max open %d, want a limit", pool, st.MaxOpenConnections)
+				case st.OpenConnections < 1:
+					t.Errorf("%s: %d open connections after a read", pool, st.OpenConnections)
+				}
+			}
+			writer := "main"
+			if db.name == "sqlite" {
+				writer = "write"
+			}
+			inside := 0
+			if err := s.Update(ctx, func(core.Queries) error {
+				inside = s.Stats()[writer].InUse
+				return nil
+			}); err != nil {
+				t.Fatal(err)
+			}
+			if inside < 1 {
+				t.Errorf("%s: %d connections in use inside a write transaction", writer, inside)
+			}
+			if n := s.Stats()[writer].InUse; n != 0 {
+				t.Errorf("%s: %d connections in use after the transaction", writer, n)
+			}
+		})
+	}
+}
+
+func keys[V any](m map[string]V) []string {
+	var out []string
+	for k := range m {
+		out = append(out, k)
+	}
+	return out
 }

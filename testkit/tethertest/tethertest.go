@@ -25,6 +25,7 @@ import (
 	"github.com/tether-id/tether/app"
 	"github.com/tether-id/tether/config"
 	"github.com/tether-id/tether/core"
+	"github.com/tether-id/tether/mail"
 )
 
 // Secrets used by test servers; two servers given the same values share
@@ -53,6 +54,9 @@ type Options struct {
 	Pictures core.PictureFetcher
 	// HTTPClient talks to the upstream providers; nil: app's default.
 	HTTPClient *http.Client
+	// MailSender sends mail when the configuration has no smtp block
+	// (mail.Outbox, as tether dev does); nil: no mail without smtp.
+	MailSender mail.Sender
 }
 
 // Server is a running tether.
@@ -89,7 +93,8 @@ func Start(t testing.TB, opts Options) *Server {
 	if log == nil {
 		log = slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
-	a, err := app.New(context.Background(), &cfg, app.Options{Logger: log, Now: opts.Now, PublicMetrics: opts.PublicMetrics, HTTPClient: opts.HTTPClient, Pictures: opts.Pictures})
+	a, err := app.New(context.Background(), &cfg, app.Options{Logger: log, Now: opts.Now, PublicMetrics: opts.PublicMetrics, HTTPClient: opts.HTTPClient, Pictures: opts.Pictures,
+		MailSender: opts.MailSender})
 	if err != nil {
 		hs.Close()
 		t.Fatalf("tethertest: build app: %v", err)
