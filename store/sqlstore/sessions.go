@@ -25,8 +25,12 @@ var (
 	selectUserSession  = sqlText(`SELECT EXISTS (SELECT 1 FROM sessions WHERE id = $1 AND user_id = $2)`)
 	revokeSession      = sqlText(`UPDATE sessions SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL`)
 	revokeUserSessions = sqlText(`UPDATE sessions SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL`)
-	purgeSessions      = sqlText(`DELETE FROM sessions WHERE id IN (
-		SELECT id FROM sessions WHERE expires_at < $1 OR revoked_at < $1 LIMIT $2 {{skip_locked}})`)
+	// A dead session goes once its refresh tokens are gone (the step
+	// before): deleting one that still had tokens would delete them by
+	// cascade, uncounted, under another instance's token purge.
+	purgeSessions = sqlText(`DELETE FROM sessions WHERE id IN (
+		SELECT id FROM sessions WHERE (expires_at < $1 OR revoked_at < $1)
+		AND NOT EXISTS (SELECT 1 FROM refresh_tokens WHERE refresh_tokens.chain_id = sessions.id) LIMIT $2 {{skip_locked}})`)
 
 	insertToken     = sqlText(`INSERT INTO refresh_tokens (` + tokenColumns + `) VALUES ($1, $2, $3, $4, $5, $6, $7)`)
 	selectToken     = sqlText(`SELECT ` + tokenColumns + ` FROM refresh_tokens WHERE hash = $1`)

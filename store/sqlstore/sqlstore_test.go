@@ -797,3 +797,34 @@ func keys[V any](m map[string]V) []string {
 	}
 	return out
 }
+
+// TestPurgeSessionsAfterTokens: a dead session outlives its refresh
+// tokens by one step, so that another instance's session purge never
+// deletes tokens by cascade under a token purge that would then not
+// count them (TestPurgeByTwoInstances in testkit/multitest saw it).
+func TestPurgeSessionsAfterTokens(t *testing.T) {
+	eachDatabase(t, func(t *testing.T, dsn func(testing.TB) string) {
+		ctx := context.Background()
+		s := migrated(t, dsn(t))
+		now := time.Now()
+		u := core.User{ID: "u1", Email: "purge@example.test", Status: core.StatusActive, CreatedAt: now}
+		if err := s.CreateUser(ctx, u); err != nil {
+			t.Fatal(err)
+		}
+		ses := core.Session{ID: "dead", UserID: u.ID, Method: core.MethodPassword, CreatedAt: now.Add(-time.Hour), LastUsedAt: now.Add(-time.Hour), ExpiresAt: now.Add(-time.Minute)}
+		rt := core.RefreshToken{Hash: "h", ChainID: ses.ID, UserID: u.ID, CreatedAt: ses.CreatedAt, ExpiresAt: ses.ExpiresAt}
+		if err := s.CreateSession(ctx, ses, rt); err != nil {
+			t.Fatal(err)
+		}
+		// Another instance's session step, before any token step.
+		if n, err := s.purge(ctx, purgeSessions, now); err != nil || n != 0 {
+			t.Fatalf("the session step alone purged %d (%v), want 0: the session still has a token", n, err)
+		}
+		if n, err := s.PurgeRefreshTokens(ctx, now); err != nil || n != 1 {
+			t.Fatalf("PurgeRefreshTokens = %d, %v; want the one token counted", n, err)
+		}
+		if _, err := s.GetSession(ctx, ses.ID); !errors.Is(err, core.ErrNotFound) {
+			t.Fatalf("the dead session is still there after its token: %v", err)
+		}
+	})
+}
