@@ -11,6 +11,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/tether-id/tether/app"
 	"github.com/tether-id/tether/core"
 )
 
@@ -202,6 +203,21 @@ func (s *userSelector) add(fs *flag.FlagSet) {
 	fs.StringVar(&s.id, "id", "", "the account's id")
 }
 
+// openUser opens tether as the configuration says and finds the account
+// sel names; the caller closes the App.
+func (e *env) openUser(c configFlags, sel userSelector) (*app.App, core.User, error) {
+	a, err := e.open(c)
+	if err != nil {
+		return nil, core.User{}, err
+	}
+	u, err := e.findUser(a.Service, sel)
+	if err != nil {
+		a.Close()
+		return nil, core.User{}, err
+	}
+	return a, u, nil
+}
+
 // check refuses a command given neither or both of --email and --id.
 func (s *userSelector) check(e *env, command string) error {
 	if (s.email == "") == (s.id == "") {
@@ -235,15 +251,11 @@ func (e *env) userSet(args []string) error {
 	if *status != "" && !core.Status(*status).Valid() {
 		return fmt.Errorf("--status: want active, inactive, manual_banned or sys_banned, got %q", *status)
 	}
-	a, err := e.open(c)
+	a, u, err := e.openUser(c, sel)
 	if err != nil {
 		return err
 	}
 	defer a.Close()
-	u, err := e.findUser(a.Service, sel)
-	if err != nil {
-		return err
-	}
 	if *withPassword {
 		pw, err := e.readPassword()
 		if err != nil {
@@ -305,15 +317,11 @@ func (e *env) userEvents(args []string) error {
 	if err := sel.check(e, "user events"); err != nil {
 		return err
 	}
-	a, err := e.open(c)
+	a, u, err := e.openUser(c, sel)
 	if err != nil {
 		return err
 	}
 	defer a.Close()
-	u, err := e.findUser(a.Service, sel)
-	if err != nil {
-		return err
-	}
 	events, err := a.Service.Events(e.ctx, core.EventQuery{UserID: u.ID, Limit: *limit})
 	if err != nil {
 		return err

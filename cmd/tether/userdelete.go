@@ -27,15 +27,11 @@ func (e *env) userDelete(args []string) error {
 	if err := sel.check(e, "user delete"); err != nil {
 		return err
 	}
-	a, err := e.open(c)
+	a, u, err := e.openUser(c, sel)
 	if err != nil {
 		return err
 	}
 	defer a.Close()
-	u, err := e.findUser(a.Service, sel)
-	if err != nil {
-		return err
-	}
 	if !*yes {
 		fmt.Fprintf(e.stdout, "Delete the account %s <%s>, its linked identities and every session? This cannot be undone.\nType yes to delete: ", u.ID, u.Email)
 		line, _ := bufio.NewReader(e.stdin).ReadString('\n')

@@ -180,12 +180,7 @@ func (b *Browser) Login(authURL string, user User) *url.URL {
 				}
 				f.fill(user)
 			}
-			action, err := req.URL.Parse(f.action)
-			if err != nil {
-				b.t.Fatalf("login: form action %q: %v", f.action, err)
-			}
-			req, _ = http.NewRequest(http.MethodPost, action.String(), strings.NewReader(f.values.Encode()))
-			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			req = b.submit("login", req, f)
 		default:
 			b.t.Fatalf("login: %s %s: HTTP %d:\n%s", req.Method, req.URL, resp.StatusCode, body)
 		}
@@ -323,18 +318,24 @@ func (b *Browser) Logout(endSessionURL string) *url.URL {
 			// panva's confirmation: the button that says yes sits
 			// outside the form (form="op.logoutForm").
 			f.values.Set("logout", "yes")
-			action, err := req.URL.Parse(f.action)
-			if err != nil {
-				b.t.Fatalf("logout: form action %q: %v", f.action, err)
-			}
-			req, _ = http.NewRequest(http.MethodPost, action.String(), strings.NewReader(f.values.Encode()))
-			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			req = b.submit("logout", req, f)
 		default:
 			b.t.Fatalf("logout: %s %s: HTTP %d:\n%s", req.Method, req.URL, resp.StatusCode, body)
 		}
 	}
 	b.t.Fatalf("logout: no end after %d requests", maxSteps)
 	return nil
+}
+
+// submit returns the POST that sends form f of the page req fetched.
+func (b *Browser) submit(step string, req *http.Request, f form) *http.Request {
+	action, err := req.URL.Parse(f.action)
+	if err != nil {
+		b.t.Fatalf("%s: form action %q: %v", step, f.action, err)
+	}
+	post, _ := http.NewRequest(http.MethodPost, action.String(), strings.NewReader(f.values.Encode()))
+	post.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	return post
 }
 
 // Revoke revokes token (a refresh or an access token) at the OP's
